@@ -1,0 +1,19 @@
+"""The AI assistant app: refine, estimate and break down issues."""
+
+import logging
+
+from django.apps import AppConfig
+
+logger = logging.getLogger("ai_assist")
+
+
+class AiAssistConfig(AppConfig):
+    name = "ai_assist"
+    verbose_name = "AI assistant"
+
+    def ready(self) -> None:
+        from ai_assist.providers import provider_problem
+
+        # Say at start-up, in plain words, when the chosen provider cannot work.
+        if problem := provider_problem():
+            logger.warning(problem)

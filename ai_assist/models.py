@@ -1,0 +1,79 @@
+"""AI suggestions, stored from the moment a call starts so that people can review them."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Suggestion(models.Model):
+    class Kind(models.TextChoices):
+        REFINE = "refine", "Refine description"
+        ESTIMATE = "estimate", "Estimate story points"
+        BREAKDOWN = "breakdown", "Break down into subtasks"
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming", "Streaming"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class ReviewStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The key is kept even when no issue is stored under it (the contract allows that).
+    issue_key = models.CharField(max_length=32, db_index=True)
+    issue = models.ForeignKey(
+        "issues.Issue",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="suggestions",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="suggestions",
+    )
+    request = models.JSONField(default=dict, help_text="The request body as validated.")
+    context = models.JSONField(default=dict, help_text="The issue as the prompt saw it.")
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=100)
+
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.STREAMING, db_index=True
+    )
+    text = models.TextField(blank=True, help_text="The answer meant for a person (markdown).")
+    result = models.JSONField(null=True, blank=True, help_text="The parsed machine answer.")
+    confidence = models.FloatField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    total_tokens = models.PositiveIntegerField(null=True, blank=True)
+    time_to_first_token_ms = models.FloatField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+
+    review_status = models.CharField(
+        max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PENDING, db_index=True
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reviewed_suggestions",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "status"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_kind_display()} of {self.issue_key} ({self.status})"

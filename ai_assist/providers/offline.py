@@ -1,0 +1,187 @@
+"""The offline provider: a deterministic engine that needs no key and no network.
+
+It reads the issue's context the way a careful teammate would and writes its answer in the
+same shape as a model (prose, then a JSON block), streamed word by word, so that everything
+after the provider runs exactly as it does with a real model.
+"""
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.conf import settings
+
+from ai_assist.prompts import SCALE
+from ai_assist.providers.base import Completion, Prompt, Provider
+
+MODEL = "offline"
+_WORD = re.compile(r"\S+\s*|\s+")
+
+# Words that widen an issue's scope, each with the kind of work it brings.
+AREAS = {
+    "ui": ("page", "screen", "button", "form", "ui", "frontend", "css", "layout", "modal"),
+    "api": ("api", "endpoint", "rest", "webhook", "request", "response", "json"),
+    "data": ("database", "migration", "model", "schema", "table", "query", "index", "sql"),
+    "auth": ("login", "auth", "password", "token", "permission", "role", "sso", "oauth"),
+    "integration": ("integration", "third-party", "external", "sync", "import", "export"),
+    "performance": ("performance", "slow", "fast", "latency", "cache", "scale", "load"),
+    "security": ("security", "encrypt", "secret", "vulnerability", "xss", "csrf", "injection"),
+}
+SUBTASKS = {
+    "ui": ("Build the user interface", "Implement the screens and states of {title}."),
+    "api": ("Implement the API", "Add the endpoints {title} needs, with validation and errors."),
+    "data": ("Update the data model", "Add the models and a reversible migration for {title}."),
+    "auth": ("Handle authentication and permissions", "Decide who may do what in {title}."),
+    "integration": ("Integrate the external service", "Connect {title} to the other system."),
+    "performance": ("Measure and tune performance", "Benchmark {title} and fix what is slow."),
+    "security": ("Review security", "Threat-model {title} and fix what the review finds."),
+}
+
+
+class OfflineProvider(Provider):
+    name = "offline"
+
+    def model_name(self) -> str:
+        return MODEL
+
+    async def stream(self, prompt: Prompt, completion: Completion) -> AsyncIterator[str]:
+        answer = ANSWERS[prompt.kind](prompt.context)
+        words = _WORD.findall(answer)
+        completion.usage = {
+            "prompt_tokens": sum(len(m["content"]) for m in prompt.messages) // 4,
+            "completion_tokens": len(words),
+            "total_tokens": 0,
+        }
+        completion.usage["total_tokens"] = sum(completion.usage.values())
+        for word in words:
+            # Paced like a model, so that the page shows the answer grow.
+            await asyncio.sleep(settings.AI_OFFLINE_DELAY)
+            yield word
+
+
+def _scope(context: dict[str, Any]) -> tuple[int, list[str]]:
+    """Rate an issue's scope from 0 up, and name the areas of work it touches."""
+    text = f"{context.get('title', '')} {context.get('description', '')}".lower()
+    words = set(re.findall(r"[a-z][a-z-]+", text))
+    areas = [area for area, keys in AREAS.items() if words & set(keys)]
+    bullets = len(re.findall(r"^\s*(?:[-*+]|\d+[.)])\s", context.get("description", ""), re.M))
+    size = len(text.split())
+    score = len(areas) * 2 + min(bullets, 6) + (size > 60) + (size > 150) * 2
+    score += {"EPIC": 6, "STORY": 1, "BUG": 1, "TASK": 0, "SUBTASK": -1}.get(context["type"], 0)
+    return max(score, 0), areas
+
+
+def _points_for(score: int) -> int:
+    return SCALE[min(score // 2, len(SCALE) - 1)]
+
+
+def _sentences(text: str) -> list[str]:
+    lines = [line.strip(" -*#\t") for line in text.splitlines()]
+    parts = [part.strip() for line in lines for part in re.split(r"(?<=[.!?])\s+", line)]
+    return [part.rstrip(".") for part in parts if len(part.split()) >= 3]
+
+
+def _refine(context: dict[str, Any]) -> str:
+    title = context["title"] or context["key"]
+    facts = _sentences(context.get("description", ""))
+    _, areas = _scope(context)
+    is_bug = context["type"] == "BUG"
+    goal = facts[0] if facts else title
+    lines = [f"## {'Problem' if is_bug else 'Goal'}", "", f"{goal}.", ""]
+    if parent := context.get("parent"):
+        lines += [f"This is part of the epic {parent['key']}: {parent['title']}.", ""]
+    if len(facts) > 1:
+        lines += ["## Details", "", *[f"- {fact}." for fact in facts[1:]], ""]
+    if is_bug:
+        lines += [
+            "## Steps to reproduce",
+            "",
+            "1. _Fill in the exact steps._",
+            "",
+            "**Expected:** _what should happen._  ",
+            "**Actual:** _what happens instead._",
+            "",
+        ]
+    lines += ["## Scope", ""]
+    lines += [f"- {SUBTASKS[area][0]}." for area in areas] or [f"- {title}, and nothing more."]
+    lines += ["- Out of scope: changes not needed for the criteria below.", ""]
+    criteria = facts[:5] or [f"{title} works end to end"]
+    if is_bug:
+        criteria += ["The steps above no longer reproduce the problem"]
+        criteria += ["A regression test covers the problem"]
+    else:
+        criteria += ["Bad input gets a clear error message and changes nothing"]
+        criteria += ["Automated tests cover the new behaviour"]
+    lines += ["## Acceptance criteria", "", *[f"- [ ] {line}." for line in criteria]]
+    improvements = ["Stated the goal in one sentence", "Added testable acceptance criteria"]
+    if areas:
+        improvements.append("Named the scope and what is out of it")
+    if is_bug:
+        improvements.append("Added a reproduction template")
+    if len(facts) > 1:
+        improvements.append("Split the details into a list")
+    return _answer("\n".join(lines), {"improvements": improvements, "confidence": 0.6})
+
+
+def _estimate(context: dict[str, Any]) -> str:
+    score, areas = _scope(context)
+    points = _points_for(score)
+    children = [child["storyPoints"] for child in context.get("children", [])]
+    if any(children):
+        points = max(points, next(s for s in SCALE if s >= min(sum(c or 0 for c in children), 21)))
+    drivers = ", ".join(areas) if areas else "a narrow, well-understood change"
+    text = (
+        f"This {context['type'].lower()} touches {drivers}. "
+        f"Its description gives {len(_sentences(context.get('description', '')))} concrete "
+        f"requirements, which sets how much has to be built and tested.\n\n"
+    )
+    if any(children):
+        text += f"Its children already add up to {sum(c or 0 for c in children)} points.\n\n"
+    text += f"**Estimate: {points} story points** (offline estimate from the issue's scope)."
+    return _answer(text, {"storyPoints": points, "confidence": 0.55})
+
+
+def _breakdown(context: dict[str, Any]) -> str:
+    score, areas = _scope(context)
+    title = context["title"] or context["key"]
+    existing = {child["title"].lower() for child in context.get("children", [])}
+    plan = [("Agree on the approach", "Write down how {title} will work and settle open points.")]
+    plan += [SUBTASKS[area] for area in areas] or [("Implement the change", "Build {title}.")]
+    plan += [("Write automated tests", "Cover the acceptance criteria of {title} with tests.")]
+    plan += [("Document and release", "Update the docs and release notes for {title}.")]
+    subtasks = [
+        {"title": name, "description": text.format(title=title), "storyPoints": 0}
+        for name, text in plan
+        if name.lower() not in existing
+    ]
+    share = _points_for(score)
+    for index, subtask in enumerate(subtasks):
+        # Building carries the weight; agreeing, testing and documenting are smaller.
+        is_build = 0 < index < len(subtasks) - 2
+        subtask["storyPoints"] = _nearest_step(share / 2 if is_build else share / 4)
+    total = sum(subtask["storyPoints"] for subtask in subtasks)
+    complexity = "low" if total <= 8 else "medium" if total <= 21 else "high"
+    overview = [
+        f"Plan for **{title}** in {len(subtasks)} steps (offline breakdown from its scope):",
+        "",
+        *[f"{i}. {s['title']} ({s['storyPoints']} pts)" for i, s in enumerate(subtasks, 1)],
+        "",
+        f"Settle the approach first, then build; tests and docs close it. Total: {total} points.",
+    ]
+    return _answer(
+        "\n".join(overview),
+        {"subtasks": subtasks, "complexity": complexity, "confidence": 0.5},
+    )
+
+
+def _nearest_step(points: float) -> int:
+    return min(SCALE, key=lambda step: abs(step - points))
+
+
+def _answer(prose: str, data: dict[str, Any]) -> str:
+    return f"{prose}\n\n```json\n{json.dumps(data, indent=1)}\n```\n"
+
+
+ANSWERS = {"refine": _refine, "estimate": _estimate, "breakdown": _breakdown}

@@ -1,0 +1,140 @@
+"""The OpenAI provider: any OpenAI-compatible server, through the official SDK's async client."""
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncIterator
+
+import httpx2
+import openai
+from django.conf import settings
+
+from ai_assist.providers.base import Completion, Prompt, Provider, ProviderError
+
+NOT_CONFIGURED = (
+    "The AI provider is not configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for an "
+    "OpenAI-compatible server), or set AI_PROVIDER=offline to use the built-in offline engine."
+)
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+
+    def __init__(self) -> None:
+        # An SDK client pools connections on the event loop that made it: one client per loop.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
+        self._clients = weakref.WeakKeyDictionary()
+
+    def problem(self) -> str:
+        return "" if settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL else NOT_CONFIGURED
+
+    def model_name(self) -> str:
+        return settings.AI_MODEL
+
+    def _client(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        if (client := self._clients.get(loop)) is None:
+            client = self._clients[loop] = openai.AsyncOpenAI(
+                # Local servers (Ollama, vLLM) need no key, but the SDK wants one.
+                api_key=settings.OPENAI_API_KEY or "no-key",
+                base_url=settings.OPENAI_BASE_URL or None,
+                timeout=httpx2.Timeout(settings.AI_TIMEOUT, connect=min(settings.AI_TIMEOUT, 10)),
+                max_retries=settings.AI_MAX_RETRIES,
+                http_client=openai.DefaultAsyncHttpxClient(
+                    limits=httpx2.Limits(max_connections=None, max_keepalive_connections=100)
+                ),
+            )
+        return client
+
+    async def stream(self, prompt: Prompt, completion: Completion) -> AsyncIterator[str]:
+        """Yield the text of each network read: one piece per read, however many chunks it held.
+
+        The raw bytes are parsed here rather than through the SDK's chunk models: a relay pays
+        for every chunk, and a dict lookup costs a fraction of building a pydantic object.
+        """
+        if problem := self.problem():
+            raise ProviderError(problem, reason="not_configured")
+        try:
+            # The SDK retries (429, 5xx, connection errors) while opening the response, which
+            # is before the first token; nothing is retried once text has been sent on.
+            async with self._client().chat.completions.with_streaming_response.create(
+                model=settings.AI_MODEL,
+                messages=prompt.messages,  # type: ignore[arg-type]
+                max_tokens=settings.AI_MAX_TOKENS,
+                temperature=settings.AI_TEMPERATURE,
+                stream=True,
+                stream_options={"include_usage": True},
+            ) as response:
+                buffer = b""
+                async for data in response.http_response.aiter_bytes():
+                    lines = (buffer + data).split(b"\n")
+                    buffer = lines.pop()
+                    text = []
+                    for line in lines:
+                        if not line.startswith(b"data:"):
+                            continue  # blank separators, comments, event names
+                        payload = line[5:].strip()
+                        if payload == b"[DONE]":
+                            if text:
+                                yield "".join(text)
+                            return
+                        chunk = json.loads(payload)
+                        if "error" in chunk:
+                            raise ProviderError(
+                                "The AI service reported an error in the middle of its answer."
+                            )
+                        for choice in chunk.get("choices") or ():
+                            if content := (choice.get("delta") or {}).get("content"):
+                                text.append(content)
+                        if usage := chunk.get("usage"):
+                            completion.usage = usage
+                        completion.model = chunk.get("model") or completion.model
+                    if text:
+                        yield "".join(text)
+            raise ProviderError("The AI service's answer was cut off before it ended.")
+        except openai.APIStatusError as error:
+            raise _status_error(error) from None
+        except (openai.APITimeoutError, httpx2.TimeoutException):
+            raise ProviderError(
+                f"The AI service did not answer within {settings.AI_TIMEOUT:g} seconds; "
+                "try again, or raise AI_TIMEOUT.",
+                reason=ProviderError.TIMEOUT,
+            ) from None
+        except openai.APIConnectionError:
+            raise ProviderError(
+                "The AI service could not be reached; check OPENAI_BASE_URL and the network."
+            ) from None
+        except httpx2.HTTPError:
+            raise ProviderError("The AI service's answer was cut off before it ended.") from None
+        except (ValueError, AttributeError, TypeError):
+            raise ProviderError("The AI service sent an answer that could not be read.") from None
+
+
+def _status_error(error: openai.APIStatusError) -> ProviderError:
+    """Say what an HTTP error from the upstream means for the person, never its raw body."""
+    status = error.status_code
+    if status in (401, 403):
+        return ProviderError(
+            "The AI service refused the credentials; check OPENAI_API_KEY.", reason="credentials"
+        )
+    if status == 429:
+        return ProviderError(
+            "The AI service is rate limiting us or the account is out of quota; "
+            "try again in a minute.",
+            reason="rate_limited",
+        )
+    if status == 404:
+        return ProviderError(
+            f"The AI service does not know the model {settings.AI_MODEL!r}; check AI_MODEL "
+            "and OPENAI_BASE_URL.",
+            reason="bad_request",
+        )
+    if 400 <= status < 500:
+        return ProviderError(
+            f"The AI service rejected the request (HTTP {status}); check AI_MODEL, "
+            "AI_MAX_TOKENS and AI_TEMPERATURE.",
+            reason="bad_request",
+        )
+    return ProviderError(
+        f"The AI service is unavailable right now (HTTP {status}); try again shortly."
+    )

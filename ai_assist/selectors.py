@@ -1,0 +1,69 @@
+"""Reads for the AI assistant: an issue's context, and suggestions as their users may see them."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from ai_assist.models import Suggestion
+from issues.models import Issue
+
+
+def issue_context(*, issue: Issue | None, key: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Describe an issue as the prompt sees it: its fields, its parent epic and its children.
+
+    The request's own fields (type, description, priority) override the stored ones.
+    """
+    context: dict[str, Any] = {
+        "key": key,
+        "type": Issue.Type.STORY,
+        "title": "",
+        "description": "",
+        "priority": Issue.Priority.MEDIUM,
+        "storyPoints": None,
+        "parent": None,
+        "children": [],
+    }
+    if issue is not None:
+        context |= {
+            "type": issue.type,
+            "title": issue.title,
+            "description": issue.description,
+            "priority": issue.priority,
+            "storyPoints": issue.story_points,
+        }
+        if parent := issue.parent:
+            context["parent"] = {
+                "key": parent.key,
+                "type": parent.type,
+                "title": parent.title,
+                "description": parent.description,
+            }
+        context["children"] = [
+            {
+                "key": child.key,
+                "type": child.type,
+                "title": child.title,
+                "storyPoints": child.story_points,
+            }
+            for child in issue.children.order_by("id")[:50]
+        ]
+    context |= {name: value for name, value in overrides.items() if value is not None}
+    return context
+
+
+def suggestion_list(*, user: Any, filters: dict[str, str] | None = None) -> QuerySet[Suggestion]:
+    """Return the suggestions a user may see (staff: all), newest first, filtered."""
+    suggestions = Suggestion.objects.select_related("issue", "user")
+    if not user.is_staff:
+        suggestions = suggestions.filter(user=user)
+    filters = filters or {}
+    lookups = {
+        "issue": "issue_key",
+        "kind": "kind",
+        "status": "status",
+        "reviewStatus": "review_status",
+    }
+    for name, field in lookups.items():
+        if value := filters.get(name):
+            suggestions = suggestions.filter(**{field: value})
+    return suggestions

@@ -1,0 +1,233 @@
+"""The AI assistant's writes: start a suggestion, stream it from the provider, store the outcome."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from ai_assist import selectors
+from ai_assist.models import Suggestion
+from ai_assist.parsing import AnswerError, ProseSplitter, answer_parse
+from ai_assist.prompts import prompt_build
+from ai_assist.providers import Completion, ProviderError, get_provider
+from issues.models import Issue
+
+logger = logging.getLogger("ai_assist")
+
+# The request's fields that override the stored issue's, by their context names.
+OVERRIDES = {"issueType": "type", "currentDescription": "description", "priority": "priority"}
+
+
+class TooManyStreams(Exception):
+    """The user already has as many AI calls running as they may."""
+
+    retry_after = 5
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of a suggestion as it happens: text, ping, confidence, metadata or error."""
+
+    type: str
+    value: Any = None
+
+
+PING = Event("ping")
+
+
+@transaction.atomic
+def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestion:
+    """Look up the issue's context and store a new suggestion, `streaming` from now on.
+
+    Raise ValidationError (nothing stored) when an unknown issue comes without its type and
+    description, and TooManyStreams when the user is at their cap of concurrent calls.
+    """
+    key = data["issueId"]
+    issue = Issue.objects.select_related("parent").filter(key=key).first()
+    if issue is None:
+        missing = {
+            name: f"Required, since no issue {key} is stored."
+            for name in ("issueType", "currentDescription")
+            if not data.get(name)
+        }
+        if missing:
+            raise ValidationError(missing)
+    cap = settings.AI_MAX_CONCURRENT_STREAMS
+    if cap and user_open_streams(user=user) >= cap:
+        raise TooManyStreams
+    overrides = {OVERRIDES[name]: data.get(name) for name in OVERRIDES}
+    provider = get_provider()
+    return Suggestion.objects.create(
+        kind=kind,
+        issue_key=key,
+        issue=issue,
+        user=user,
+        request=data,
+        context=selectors.issue_context(issue=issue, key=key, overrides=overrides),
+        provider=provider.name,
+        model=provider.model_name(),
+    )
+
+
+def user_open_streams(*, user: Any) -> int:
+    # A call can last no longer than the upstream's time-out allows; older `streaming` rows are
+    # from a server that died, and must not hold the user back for ever.
+    since = timezone.now() - timedelta(seconds=max(settings.AI_TIMEOUT * 3, 300))
+    return Suggestion.objects.filter(
+        user=user, status=Suggestion.Status.STREAMING, created_at__gte=since
+    ).count()
+
+
+async def suggestion_events(
+    suggestion: Suggestion, *, keepalive: float | None = None
+) -> AsyncIterator[Event]:
+    """Stream a started suggestion: its text, then its confidence and metadata, or one error.
+
+    Whatever happens (an upstream failure, a bad answer, the client leaving), the suggestion is
+    stored as it ended. `keepalive` seconds of silence from the upstream yield a PING.
+    """
+    prompt = prompt_build(kind=suggestion.kind, context=suggestion.context)
+    completion = Completion(model=suggestion.model)
+    splitter = ProseSplitter()
+    started = time.perf_counter()
+    pump = _Pump(get_provider().stream(prompt, completion))
+    outcome: dict[str, Any] = {"status": Suggestion.Status.CANCELLED}
+    try:
+        while (text := await pump.take(keepalive)) != "":
+            if text is None:
+                yield PING
+            elif prose := splitter.feed(text):
+                yield Event("text", prose)
+        prose, block = splitter.finish()
+        answer = answer_parse(
+            kind=suggestion.kind, prose=prose, block=block, context=suggestion.context
+        )
+        metadata = {"suggestionId": suggestion.pk, **answer.metadata}
+        outcome = {
+            "status": Suggestion.Status.COMPLETED,
+            "result": answer.result,
+            "confidence": answer.confidence,
+            "metadata": metadata,
+        }
+        await _finish(suggestion, splitter, completion, pump, started, outcome)
+        yield Event("confidence", answer.confidence)
+        yield Event("metadata", metadata)
+    except (ProviderError, AnswerError) as error:
+        message = getattr(error, "message", None) or str(error)
+        reason = getattr(error, "reason", "bad_answer")
+        outcome = {"status": Suggestion.Status.FAILED, "error": message}
+        await _finish(suggestion, splitter, completion, pump, started, outcome)
+        yield Event("error", ProviderError(message, reason=reason))
+    except (asyncio.CancelledError, GeneratorExit):
+        await _finish(suggestion, splitter, completion, pump, started, outcome)
+        raise
+    except Exception:
+        logger.exception("AI suggestion %s failed", suggestion.pk)
+        outcome = {"status": Suggestion.Status.FAILED, "error": "Something went wrong on our side."}
+        await _finish(suggestion, splitter, completion, pump, started, outcome)
+        yield Event("error", ProviderError(outcome["error"], reason="internal"))
+
+
+async def _finish(
+    suggestion: Suggestion,
+    splitter: ProseSplitter,
+    completion: Completion,
+    pump: "_Pump",
+    started: float,
+    outcome: dict[str, Any],
+) -> None:
+    """Close the upstream at once, then store how the suggestion ended and log it."""
+    await pump.close()
+    usage = completion.usage
+    fields = {
+        "text": "".join(splitter.prose),  # what the client was sent, whatever the outcome
+        "model": completion.model,
+        "prompt_tokens": usage.get("prompt_tokens"),
+        "completion_tokens": usage.get("completion_tokens"),
+        "total_tokens": usage.get("total_tokens"),
+        "time_to_first_token_ms": _ms(pump.first_at, started),
+        "duration_ms": _ms(time.perf_counter(), started),
+        "finished_at": timezone.now(),
+        **outcome,
+    }
+    await Suggestion.objects.filter(pk=suggestion.pk).aupdate(**fields)
+    for name, value in fields.items():
+        setattr(suggestion, name, value)
+    logger.info(
+        "ai %s suggestion=%s status=%s ttft_ms=%s total_ms=%s tokens=%s",
+        suggestion.kind,
+        suggestion.pk,
+        fields["status"],
+        fields["time_to_first_token_ms"],
+        fields["duration_ms"],
+        fields["total_tokens"],
+    )
+
+
+def _ms(moment: float | None, started: float) -> float | None:
+    return None if moment is None else round((moment - started) * 1000, 1)
+
+
+class _Pump:
+    """Read the provider in a task of its own, so that the reader can wait with a time-out
+    (for keep-alive pings) without cancelling a read, and take at once all that arrived while
+    it was busy: a client slower than the upstream gets fewer, larger events, not more delay.
+    """
+
+    def __init__(self, source: AsyncIterator[str]) -> None:
+        self.first_at: float | None = None
+        self._pieces: list[str] = []
+        self._ready = asyncio.Event()
+        self._error: BaseException | None = None
+        self._done = False
+        self._task = asyncio.create_task(self._run(source))
+
+    async def _run(self, source: AsyncIterator[str]) -> None:
+        try:
+            async with contextlib.aclosing(source):  # type: ignore[type-var]
+                async for piece in source:
+                    if self.first_at is None:
+                        self.first_at = time.perf_counter()
+                    self._pieces.append(piece)
+                    self._ready.set()
+        except Exception as error:
+            self._error = error
+        finally:
+            self._done = True
+            self._ready.set()
+
+    async def take(self, patience: float | None) -> str | None:
+        """Return all text that arrived since the last call, waiting for some if need be.
+
+        Return None when `patience` seconds passed with nothing, and "" once the answer ended;
+        raise what the provider raised.
+        """
+        while not self._pieces:
+            if self._done:
+                if self._error is not None:
+                    raise self._error
+                return ""
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), patience)
+            except TimeoutError:
+                return None
+        text = "".join(self._pieces)
+        self._pieces.clear()
+        return text
+
+    async def close(self) -> None:
+        """Stop reading; the provider's stream is closed before this returns."""
+        if not self._task.done():
+            self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task

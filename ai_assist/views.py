@@ -1,0 +1,110 @@
+"""The three streaming AI operations: async views that answer with Server-Sent Events."""
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+
+from ai_assist import services, sse
+from ai_assist.limits import AIRateThrottle
+from ai_assist.models import Suggestion
+from ai_assist.serializers import AIRequestSerializer
+
+
+def authorize(request: HttpRequest) -> Any:
+    """Authenticate and throttle a request as a DRF view would; return the user.
+
+    Token or session (with CSRF for the session, as DRF checks it); raise DRF's APIException.
+    """
+    api_request = Request(
+        request, authenticators=[auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+    )
+    user = api_request.user
+    if not (user and user.is_authenticated):
+        raise exceptions.NotAuthenticated
+    throttle = AIRateThrottle()
+    if not throttle.allow_request(api_request, None):
+        raise exceptions.Throttled(throttle.wait())
+    return user
+
+
+def _denied(error: exceptions.APIException) -> JsonResponse:
+    response = JsonResponse({"detail": error.detail}, status=error.status_code)
+    if isinstance(error, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        response.status_code = 401
+        response["WWW-Authenticate"] = "Token"
+    if getattr(error, "wait", None):
+        response["Retry-After"] = str(int(error.wait))  # type: ignore[attr-defined]
+    return response
+
+
+async def _stream(request: HttpRequest, kind: str) -> HttpResponse:
+    try:
+        user = await sync_to_async(authorize)(request)
+    except exceptions.APIException as error:
+        return _denied(error)
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return JsonResponse({"detail": "The body must be a JSON object."}, status=400)
+    serializer = AIRequestSerializer(data=body)
+    if not serializer.is_valid():
+        return JsonResponse(serializer.errors, status=400)
+    try:
+        suggestion = await sync_to_async(services.suggestion_start)(
+            user=user, kind=kind, data=serializer.validated_data
+        )
+    except ValidationError as error:
+        return JsonResponse(error.message_dict, status=400)
+    except services.TooManyStreams as error:
+        response = JsonResponse(
+            {"detail": "Too many AI calls are running for you; wait for one to end."}, status=429
+        )
+        response["Retry-After"] = str(error.retry_after)
+        return response
+    events = services.suggestion_events(suggestion, keepalive=settings.AI_SSE_KEEPALIVE)
+    response = StreamingHttpResponse(_encode(events), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # tell proxies such as nginx not to buffer
+    return response
+
+
+async def _encode(events: AsyncIterator[services.Event]) -> AsyncIterator[bytes]:
+    async with aclosing(events):  # type: ignore[type-var]
+        async for event in events:
+            if event.type == "text":
+                yield sse.text(event.value)
+            elif event.type == "ping":
+                yield sse.PING
+            elif event.type == "error":
+                yield sse.event({"type": "error", "message": event.value.message})
+            else:
+                yield sse.event({"type": event.type, "value": event.value})
+
+
+@csrf_exempt  # as in DRF: session requests are checked for CSRF in authorize()
+@require_POST
+async def refine_description_stream(request: HttpRequest) -> HttpResponse:
+    return await _stream(request, Suggestion.Kind.REFINE)
+
+
+@csrf_exempt
+@require_POST
+async def estimate_points_stream(request: HttpRequest) -> HttpResponse:
+    return await _stream(request, Suggestion.Kind.ESTIMATE)
+
+
+@csrf_exempt
+@require_POST
+async def breakdown_issue_stream(request: HttpRequest) -> HttpResponse:
+    return await _stream(request, Suggestion.Kind.BREAKDOWN)

@@ -1,0 +1,19 @@
+# Sourced by bin/serve and bin/test: install what is missing, idempotently, on a fresh machine.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Python 3.13: pyenv reads .python-version; python3.13 on PATH works as well.
+PYTHON="$(command -v python3.13 || command -v python3)"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+    echo "Python 3.13 is needed (found $("$PYTHON" --version 2>&1)); install it with pyenv." >&2
+    exit 1
+fi
+"$PYTHON" -m uv --version >/dev/null 2>&1 || "$PYTHON" -m pip install --quiet --disable-pip-version-check uv
+"$PYTHON" -m uv sync --locked --quiet --python "$PYTHON"
+
+# A local .env with a secret key of its own; never committed (see .env.example).
+if [[ ! -f .env ]]; then
+    secret="$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    sed "s|^DJANGO_SECRET_KEY=.*|DJANGO_SECRET_KEY=${secret}|" .env.example > .env
+    echo "Wrote .env with a new secret key (edit it to use OpenAI or PostgreSQL)."
+fi

@@ -1,0 +1,11 @@
+"""The project's URLs: the admin, the API and the web pages."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/issues/", include("issues.urls")),
+    path("api/ai/", include("ai_assist.urls")),
+]
