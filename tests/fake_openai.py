@@ -16,9 +16,10 @@
 #
 # Replies: config `reply` if set; else a canned reply chosen by the `Operation: <name>` line of
 # the system prompt (refine / estimate / breakdown: markdown prose + one ```json block; anything
-# else: prose only). With `tokens=N` the prose is N chunks of lorem ipsum ("lorem ", "ipsum ", ...,
-# the Nth ends in "\n\n"), followed by the operation's ```json block split the same way, i.e.
-# `len(split_tokens(json_block(op)))` extra chunks (0 for an unknown operation or `no_json`).
+# else: prose only). With `tokens=N` the prose is N chunks of lorem ipsum ("lorem ", "ipsum ", ...;
+# the last is "<word>\n\n" before a block), then the operation's ```json block split the same
+# way: `len(split_tokens(json_block(op)))` extra chunks (refine 26, estimate 8, breakdown 66;
+# 0 for an unknown operation or `no_json`).
 # One "token" is one content chunk (`split_tokens` piece); usage.completion_tokens counts them all.
 #
 # Faults: 429, 500, cut (half the chunks, then the connection is dropped without the chunked
@@ -336,9 +337,11 @@ class _CutStream(Exception):
 
 
 class _HideCutStreams(logging.Filter):
-    # uvicorn logs every app exception with a traceback; the deliberate cuts are just noise.
+    # uvicorn logs every app exception with a traceback; the deliberate cuts are just noise, and
+    # so are streams cancelled by stop() (uvicorn still logs one line saying it cancelled them).
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], _CutStream))
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, _CutStream | asyncio.CancelledError)
 
 
 _HIDE_CUT_STREAMS = _HideCutStreams()
