@@ -4,7 +4,8 @@ import json
 from typing import Any
 
 PING = b": ping\n\n"
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# ASCII only: no raw U+2028 or other line breaks that a lax client might split a line on.
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def event(payload: Any, *, id: str | None = None) -> bytes:
