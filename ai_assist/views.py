@@ -27,7 +27,10 @@ def authorize(request: HttpRequest) -> Any:
     Token or session (with CSRF for the session, as DRF checks it); raise DRF's APIException.
     """
     api_request = Request(
-        request, authenticators=[auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+        request,
+        # The CSRF check of a session reads the form data, and so needs the parsers.
+        parsers=[parser() for parser in api_settings.DEFAULT_PARSER_CLASSES],
+        authenticators=[auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES],
     )
     user = api_request.user
     if not (user and user.is_authenticated):
@@ -49,12 +52,13 @@ def _denied(error: exceptions.APIException) -> JsonResponse:
 
 
 async def _stream(request: HttpRequest, kind: str) -> HttpResponse:
+    body = request.body  # read it first: the CSRF check may parse it, and it stays readable
     try:
         user = await sync_to_async(authorize)(request)
     except exceptions.APIException as error:
         return _denied(error)
     try:
-        body = json.loads(request.body)
+        body = json.loads(body)
     except ValueError:
         return JsonResponse({"detail": "The body must be a JSON object."}, status=400)
     serializer = AIRequestSerializer(data=body)

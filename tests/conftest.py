@@ -1,4 +1,4 @@
-"""Shared fixtures: users and tokens, the loopback fake OpenAI server, and the service on uvicorn."""
+"""Shared fixtures: users and tokens, the loopback fake OpenAI server, the service on uvicorn."""
 
 import os
 import socket
@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from model_bakery import baker
 from rest_framework.authtoken.models import Token
@@ -120,7 +121,7 @@ def service_factory(
 
     def start(**settings: Any) -> Service:
         env = {
-            "DJANGO_SECRET_KEY": "test-only-secret",
+            "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,  # sessions made here work there
             "DJANGO_DEBUG": "False",
             "DATABASE_URL": db_url,
             "AI_PROVIDER": "openai",

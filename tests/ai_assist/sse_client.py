@@ -34,7 +34,7 @@ def read_stream(
     client: httpx.Client, path: str, body: Any, *, headers: dict[str, str] | None = None
 ) -> Stream:
     """POST to a stream and read it to the end (or return the error response's JSON)."""
-    with connect_sse(client, "POST", path, json=body, headers=headers or {}) as source:
+    with connect_sse(client, "POST", path, json=body, headers=dict(headers or {})) as source:
         response = source.response
         stream = Stream(status=response.status_code, headers=response.headers)
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
