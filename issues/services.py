@@ -6,7 +6,7 @@ from django.db.models.functions import Cast, Substr
 
 from issues.models import Issue
 
-ISSUE_FIELDS = ("type", "title", "description", "priority", "story_points", "parent")
+ISSUE_FIELDS = ("key", "type", "title", "description", "priority", "story_points", "parent")
 
 
 def issue_next_key(*, project: str = "ISSUE") -> str:
