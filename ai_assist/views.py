@@ -1,5 +1,7 @@
 """The three streaming AI operations: async views that answer with Server-Sent Events."""
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -64,10 +66,18 @@ async def _stream(request: HttpRequest, kind: str) -> HttpResponse:
     serializer = AIRequestSerializer(data=body)
     if not serializer.is_valid():
         return JsonResponse(serializer.errors, status=400)
-    try:
-        suggestion = await sync_to_async(services.suggestion_start)(
+    start = asyncio.ensure_future(
+        sync_to_async(services.suggestion_start)(
             user=user, kind=kind, data=serializer.validated_data
         )
+    )
+    try:
+        suggestion = await asyncio.shield(start)
+    except asyncio.CancelledError:
+        # The client left while the suggestion was being stored: it must not stay `streaming`.
+        with contextlib.suppress(Exception):
+            await sync_to_async(services.suggestion_abandon)(suggestion=await start)
+        raise
     except ValidationError as error:
         return JsonResponse(error.message_dict, status=400)
     except services.TooManyStreams as error:
@@ -77,10 +87,23 @@ async def _stream(request: HttpRequest, kind: str) -> HttpResponse:
         response["Retry-After"] = str(error.retry_after)
         return response
     events = services.suggestion_events(suggestion, keepalive=settings.AI_SSE_KEEPALIVE)
-    response = StreamingHttpResponse(_encode(events), content_type="text/event-stream")
+    response = SuggestionStream(_encode(events), content_type="text/event-stream")
+    response.suggestion = suggestion
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # tell proxies such as nginx not to buffer
     return response
+
+
+class SuggestionStream(StreamingHttpResponse):
+    """An event stream that leaves its suggestion true even if it was never iterated."""
+
+    suggestion: Suggestion
+
+    def close(self) -> None:
+        # A client that leaves before the first event cancels the stream before it starts, so
+        # the events' own bookkeeping never runs; Django closes every response it sent.
+        services.suggestion_abandon(suggestion=self.suggestion)
+        super().close()
 
 
 async def _encode(events: AsyncIterator[services.Event]) -> AsyncIterator[bytes]:

@@ -1,5 +1,6 @@
 """Django settings for the issue tracker's AI assistant, read from the environment."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -70,8 +71,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
         ),
     }
-    # A file, not memory, so that a test server in another process sees the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+    # A file, not memory, so that a test server in another process sees the test database;
+    # one per test run, so that runs side by side do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's own psycopg pool: connections are reused instead of opened per request.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -119,6 +121,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Issues, and AI suggestions for them: streamed (SSE) and as plain JSON.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The event streams are plain async views, out of drf-spectacular's sight: described there.
+    "PREPROCESSING_HOOKS": ["ai_assist.schema.add_streams"],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {
+        "IssueTypeEnum": "issues.models.Issue.Type",
+        "StoryPointScaleEnum": "ai_assist.schema.POINT_CHOICES",
+    },
 }
 
 # The AI assistant. The provider defaults to OpenAI as soon as it is configured, else offline.

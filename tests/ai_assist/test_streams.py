@@ -332,3 +332,31 @@ def test_one_log_line_per_finished_stream(service, auth, issue, fake):
     assert "ai estimate" in line and "status=completed" in line
     assert "ttft_ms=" in line and "total_ms=" in line and "tokens=" in line
     assert "sk-test" not in service.log_text()
+
+
+@pytest.mark.parametrize("pause", [0, 0.01, 0.3])
+def test_a_client_that_leaves_at_once_leaves_no_suggestion_streaming(
+    service, auth, issue, fake, pause
+):
+    import json as jsonlib
+    import socket
+
+    fake.configure(first_token_delay=1)
+    body = jsonlib.dumps({"issueId": "ISSUE-123"}).encode()
+    host, port = service.url.removeprefix("http://").split(":")
+    request = (
+        f"POST {STREAMS['estimate']} HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(request)
+        time.sleep(pause)
+    time.sleep(0.5)  # the upstream's first token is still a second away
+    statuses = list(Suggestion.objects.values_list("status", flat=True))
+    # Left before the call started: nothing stored. Left after: stored, and cancelled.
+    assert statuses in ([], ["cancelled"])
+    if pause >= 0.3:
+        assert statuses == ["cancelled"]
+        pause < 0.3 and statuses in ([], ["cancelled"])
+    )
