@@ -52,8 +52,11 @@ def issue_context(*, issue: Issue | None, key: str, overrides: dict[str, Any]) -
 
 
 def suggestion_list(*, user: Any, filters: dict[str, str] | None = None) -> QuerySet[Suggestion]:
-    """Return the suggestions a user may see (staff: all), newest first, filtered."""
-    suggestions = Suggestion.objects.select_related("issue", "user")
+    """Return the suggestions a user may see (staff: all), newest first, filtered.
+
+    `filters` are validated values by their API names: issue, kind, status, reviewStatus.
+    """
+    suggestions = Suggestion.objects.select_related("issue", "user", "reviewed_by")
     if not user.is_staff:
         suggestions = suggestions.filter(user=user)
     filters = filters or {}
@@ -67,3 +70,8 @@ def suggestion_list(*, user: Any, filters: dict[str, str] | None = None) -> Quer
         if value := filters.get(name):
             suggestions = suggestions.filter(**{field: value})
     return suggestions
+
+
+def suggestion_get(*, user: Any, pk: int) -> Suggestion | None:
+    """Return one suggestion if the user may see it (their own; staff: any), else None."""
+    return suggestion_list(user=user).filter(pk=pk).first()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -20,6 +21,7 @@ from ai_assist.parsing import AnswerError, ProseSplitter, answer_parse
 from ai_assist.prompts import prompt_build
 from ai_assist.providers import Completion, ProviderError, get_provider
 from issues.models import Issue
+from issues.services import issue_create, issue_next_key, issue_update
 
 logger = logging.getLogger("ai_assist")
 
@@ -75,6 +77,13 @@ def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestio
         context=selectors.issue_context(issue=issue, key=key, overrides=overrides),
         provider=provider.name,
         model=provider.model_name(),
+    )
+
+
+def suggestion_abandon(*, suggestion: Suggestion) -> None:
+    """Mark a suggestion whose request ended before its stream ran as `cancelled`."""
+    Suggestion.objects.filter(pk=suggestion.pk, status=Suggestion.Status.STREAMING).update(
+        status=Suggestion.Status.CANCELLED, finished_at=timezone.now()
     )
 
 
@@ -231,3 +240,140 @@ class _Pump:
             self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+def suggestion_answer(*, suggestion: Suggestion) -> dict[str, Any]:
+    """Run a started suggestion to its end for a caller that does not stream.
+
+    Return what the stream would have carried, as the legacy JSON endpoints answer it:
+    suggestionId, kind, text, confidence and metadata. Raise the error event's ProviderError
+    when it failed (the suggestion is stored failed all the same).
+    """
+
+    async def collect() -> dict[str, Any]:
+        answer: dict[str, Any] = {"text": []}
+        async with contextlib.aclosing(suggestion_events(suggestion)) as events:  # type: ignore[type-var]
+            async for event in events:
+                if event.type == "text":
+                    answer["text"].append(event.value)
+                elif event.type != "ping":
+                    answer[event.type] = event.value
+        return answer
+
+    answer = async_to_sync(collect)()
+    if "error" in answer:
+        raise answer["error"]
+    return {
+        "suggestionId": suggestion.pk,
+        "kind": suggestion.kind,
+        "text": "".join(answer["text"]),
+        "confidence": answer["confidence"],
+        "metadata": answer["metadata"],
+    }
+
+
+class SuggestionConflict(Exception):
+    """A suggestion cannot be reviewed as asked; the message is meant for a person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """An accepted suggestion, the issue it was applied to and the issues it created."""
+
+    suggestion: Suggestion
+    issue: Issue
+    created: list[Issue]
+
+
+@transaction.atomic
+def suggestion_accept(*, suggestion: Suggestion, user: Any) -> Acceptance:
+    """Apply a completed, pending suggestion to its issue and mark it accepted, all or nothing.
+
+    Refine sets the description, estimate the story points, breakdown creates the subtasks
+    under the issue. Raise SuggestionConflict when the suggestion is not completed and pending,
+    when its issue is not stored, or when the field it would overwrite changed since.
+    """
+    suggestion = _locked_for_review(suggestion)
+    issue = _issue_to_apply(suggestion)
+    result = suggestion.result or {}
+    created = []
+    if suggestion.kind == Suggestion.Kind.REFINE:
+        _check_unchanged(suggestion, issue, field="description", name="description")
+        issue_update(issue=issue, description=result["refinedDescription"])
+    elif suggestion.kind == Suggestion.Kind.ESTIMATE:
+        _check_unchanged(suggestion, issue, field="story_points", name="storyPoints")
+        issue_update(issue=issue, story_points=result["storyPoints"])
+    else:
+        for subtask in result["subtasks"]:
+            created.append(
+                issue_create(
+                    key=issue_next_key(project=issue.project),
+                    type=Issue.Type.SUBTASK,
+                    title=subtask["title"],
+                    description=subtask["description"],
+                    priority=issue.priority,
+                    story_points=subtask["storyPoints"],
+                    parent=issue,
+                )
+            )
+    suggestion.issue = issue  # an issue stored under the key since the suggestion was made
+    _mark_reviewed(suggestion, user, Suggestion.ReviewStatus.ACCEPTED)
+    return Acceptance(suggestion=suggestion, issue=issue, created=created)
+
+
+@transaction.atomic
+def suggestion_reject(*, suggestion: Suggestion, user: Any) -> Suggestion:
+    """Mark a completed, pending suggestion rejected; raise SuggestionConflict otherwise."""
+    suggestion = _locked_for_review(suggestion)
+    _mark_reviewed(suggestion, user, Suggestion.ReviewStatus.REJECTED)
+    return suggestion
+
+
+def _locked_for_review(suggestion: Suggestion) -> Suggestion:
+    # The row lock (PostgreSQL) or the write lock that SQLite's IMMEDIATE transaction takes
+    # makes a second, concurrent review wait here and then see the first one's outcome.
+    suggestion = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
+    if suggestion.status != Suggestion.Status.COMPLETED:
+        raise SuggestionConflict(
+            f"Only a completed suggestion can be reviewed; this one is {suggestion.status}."
+        )
+    if suggestion.review_status != Suggestion.ReviewStatus.PENDING:
+        raise SuggestionConflict(f"This suggestion was already {suggestion.review_status}.")
+    return suggestion
+
+
+def _issue_to_apply(suggestion: Suggestion) -> Issue:
+    # An issue that was not stored when the suggestion was made may have been created since.
+    issue = (
+        Issue.objects.select_for_update().filter(pk=suggestion.issue_id).first()
+        if suggestion.issue_id
+        else Issue.objects.select_for_update().filter(key=suggestion.issue_key).first()
+    )
+    if issue is None:
+        raise SuggestionConflict(
+            f"No issue {suggestion.issue_key} is stored, so there is nothing to apply this "
+            "suggestion to; create the issue first."
+        )
+    return issue
+
+
+def _check_unchanged(suggestion: Suggestion, issue: Issue, *, field: str, name: str) -> None:
+    # The context holds the field as the prompt saw it; that may be the request's draft rather
+    # than the stored value, so only an edit saved after the suggestion counts as a change.
+    seen = suggestion.context.get(name)
+    if getattr(issue, field) != seen and issue.updated_at > suggestion.created_at:
+        raise SuggestionConflict(
+            f"{issue.key}'s {Issue._meta.get_field(field).verbose_name} changed after this "
+            "suggestion was made; accepting it would overwrite that change. Ask for a new one."
+        )
+
+
+def _mark_reviewed(suggestion: Suggestion, user: Any, review_status: str) -> None:
+    suggestion.review_status = review_status
+    suggestion.reviewed_by = user
+    suggestion.reviewed_at = timezone.now()
+    suggestion.save(update_fields=["issue", "review_status", "reviewed_by", "reviewed_at"])

@@ -1,0 +1,240 @@
+"""The AI assistant's JSON API: the three legacy operations and the review of suggestions."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    extend_schema_view,
+)
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ai_assist import schema, selectors, services
+from ai_assist.limits import AIRateThrottle
+from ai_assist.models import Suggestion
+from ai_assist.providers import ProviderError
+from ai_assist.serializers import AIRequestSerializer
+from issues.serializers import IssueSerializer
+
+
+@extend_schema_serializer(component_name="Suggestion")
+class SuggestionOutputSerializer(serializers.ModelSerializer):
+    issue = serializers.CharField(source="issue_key", help_text="The issue's key.")
+    reviewStatus = serializers.CharField(source="review_status")
+    promptTokens = serializers.IntegerField(source="prompt_tokens", allow_null=True)
+    completionTokens = serializers.IntegerField(source="completion_tokens", allow_null=True)
+    totalTokens = serializers.IntegerField(source="total_tokens", allow_null=True)
+    timeToFirstTokenMs = serializers.FloatField(source="time_to_first_token_ms", allow_null=True)
+    durationMs = serializers.FloatField(source="duration_ms", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+    reviewedAt = serializers.DateTimeField(source="reviewed_at", allow_null=True)
+
+    class Meta:
+        model = Suggestion
+        fields = [
+            "id",
+            "kind",
+            "issue",
+            "status",
+            "text",
+            "confidence",
+            "metadata",
+            "model",
+            "reviewStatus",
+            "error",
+            "promptTokens",
+            "completionTokens",
+            "totalTokens",
+            "timeToFirstTokenMs",
+            "durationMs",
+            "createdAt",
+            "finishedAt",
+            "reviewedAt",
+        ]
+        read_only_fields = fields
+
+
+class SuggestionListApi(generics.ListAPIView):
+    """List your suggestions (staff: everyone's), newest first."""
+
+    class FilterSerializer(serializers.Serializer):
+        issue = serializers.RegexField(
+            r"^[A-Za-z][A-Za-z0-9_]*-[1-9][0-9]*$",
+            max_length=32,
+            required=False,
+            help_text="An issue's key, like ISSUE-123.",
+            error_messages={"invalid": "An issue key looks like ISSUE-123."},
+        )
+        kind = serializers.ChoiceField(choices=Suggestion.Kind.choices, required=False)
+        status = serializers.ChoiceField(choices=Suggestion.Status.choices, required=False)
+        reviewStatus = serializers.ChoiceField(
+            choices=Suggestion.ReviewStatus.choices, required=False
+        )
+
+        def to_internal_value(self, data: Any) -> Any:
+            # Keys are upper case and the other values lower case, whatever case they come in.
+            data = {
+                name: value.upper() if name == "issue" else value.lower()
+                for name, value in data.items()
+                if name in self.fields
+            }
+            return super().to_internal_value(data)
+
+    serializer_class = SuggestionOutputSerializer
+
+    @extend_schema(parameters=[FilterSerializer])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        filters = self.FilterSerializer(data=self.request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        return selectors.suggestion_list(user=self.request.user, filters=filters.validated_data)
+
+
+def _suggestion(request: Request, pk: int) -> Suggestion:
+    # Another user's suggestion is answered as missing: its existence is not theirs to know.
+    suggestion = selectors.suggestion_get(user=request.user, pk=pk)
+    if suggestion is None:
+        raise Http404
+    return suggestion
+
+
+class SuggestionDetailApi(APIView):
+    @extend_schema(responses=SuggestionOutputSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(SuggestionOutputSerializer(_suggestion(request, pk)).data)
+
+
+class SuggestionAcceptApi(APIView):
+    """Apply a completed, pending suggestion to its issue and mark it accepted.
+
+    Refine sets the issue's description, estimate its story points, breakdown creates its
+    subtasks. 409 when the suggestion is not completed and pending, its issue is not stored,
+    or the field it would overwrite was changed since the suggestion was made.
+    """
+
+    @extend_schema_serializer(component_name="Acceptance")
+    class OutputSerializer(SuggestionOutputSerializer):
+        appliedIssue = IssueSerializer(source="issue", help_text="The issue as it is now.")
+        createdIssues = serializers.SerializerMethodField(
+            help_text="The subtasks a breakdown created."
+        )
+
+        class Meta(SuggestionOutputSerializer.Meta):
+            fields = [*SuggestionOutputSerializer.Meta.fields, "appliedIssue", "createdIssues"]
+
+        @extend_schema_field(IssueSerializer(many=True))
+        def get_createdIssues(self, suggestion: Suggestion) -> Any:
+            return IssueSerializer(self.context["created"], many=True).data
+
+    @extend_schema(
+        request=None,
+        responses={200: OutputSerializer, 409: schema.DetailSerializer, 404: None},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            acceptance = services.suggestion_accept(
+                suggestion=_suggestion(request, pk), user=request.user
+            )
+        except services.SuggestionConflict as error:
+            return Response({"detail": error.message}, status=status.HTTP_409_CONFLICT)
+        output = self.OutputSerializer(
+            acceptance.suggestion, context={"created": acceptance.created}
+        )
+        return Response(output.data)
+
+
+class SuggestionRejectApi(APIView):
+    """Mark a completed, pending suggestion rejected; 409 otherwise."""
+
+    @extend_schema(
+        request=None,
+        responses={200: SuggestionOutputSerializer, 409: schema.DetailSerializer, 404: None},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            suggestion = services.suggestion_reject(
+                suggestion=_suggestion(request, pk), user=request.user
+            )
+        except services.SuggestionConflict as error:
+            return Response({"detail": error.message}, status=status.HTTP_409_CONFLICT)
+        return Response(SuggestionOutputSerializer(suggestion).data)
+
+
+class _OperationApi(APIView):
+    """Run one AI operation to its end and answer with JSON (the streams' legacy twins)."""
+
+    kind: str
+    throttle_classes = [AIRateThrottle]
+
+    def post(self, request: Request) -> Response:
+        serializer = AIRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            suggestion = services.suggestion_start(
+                user=request.user, kind=self.kind, data=serializer.validated_data
+            )
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from error
+        except services.TooManyStreams as error:
+            raise exceptions.Throttled(
+                wait=error.retry_after,
+                detail="Too many AI calls are running for you; wait for one to end.",
+            ) from error
+        try:
+            answer = services.suggestion_answer(suggestion=suggestion)
+        except ProviderError as error:
+            timed_out = error.reason == ProviderError.TIMEOUT
+            code = status.HTTP_504_GATEWAY_TIMEOUT if timed_out else status.HTTP_502_BAD_GATEWAY
+            return Response({"error": error.message}, status=code)
+        return Response(answer)
+
+
+def _operation_schema(kind: str) -> Any:
+    return extend_schema_view(
+        post=extend_schema(
+            request=AIRequestSerializer,
+            responses={
+                200: schema.ANSWERS[kind],
+                400: OpenApiResponse(description="Bad input: each bad field with its errors."),
+                429: OpenApiResponse(
+                    schema.DetailSerializer,
+                    description="Too many calls, or too many running at once; see Retry-After.",
+                ),
+                502: OpenApiResponse(schema.ErrorSerializer, description="The AI service failed."),
+                504: OpenApiResponse(
+                    schema.ErrorSerializer, description="The AI service did not answer in time."
+                ),
+            },
+        )
+    )
+
+
+@_operation_schema(Suggestion.Kind.REFINE)
+class RefineDescriptionApi(_OperationApi):
+    """Refine an issue's description; the suggestion is stored for review."""
+
+    kind = Suggestion.Kind.REFINE
+
+
+@_operation_schema(Suggestion.Kind.ESTIMATE)
+class EstimatePointsApi(_OperationApi):
+    """Estimate an issue's story points; the suggestion is stored for review."""
+
+    kind = Suggestion.Kind.ESTIMATE
+
+
+@_operation_schema(Suggestion.Kind.BREAKDOWN)
+class BreakdownIssueApi(_OperationApi):
+    """Break an issue down into subtasks; the suggestion is stored for review."""
+
+    kind = Suggestion.Kind.BREAKDOWN

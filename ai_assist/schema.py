@@ -1,0 +1,156 @@
+"""The OpenAPI description of the AI answers: the JSON shapes, and the three event streams."""
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.views import APIView
+
+from ai_assist.prompts import SCALE
+from ai_assist.serializers import AIRequestSerializer
+
+POINT_CHOICES = [(points, points) for points in SCALE]
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Why the request was refused, for a person.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="What went wrong, for a person.")
+
+
+class SubtaskSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    storyPoints = serializers.ChoiceField(choices=POINT_CHOICES, allow_null=True)
+
+
+class RefineMetadataSerializer(serializers.Serializer):
+    suggestionId = serializers.IntegerField()
+    improvementsCount = serializers.IntegerField()
+    refinedDescription = serializers.CharField(help_text="The description to apply (markdown).")
+
+
+class EstimateMetadataSerializer(serializers.Serializer):
+    suggestionId = serializers.IntegerField()
+    suggestedPoints = serializers.ChoiceField(choices=POINT_CHOICES)
+
+
+class BreakdownMetadataSerializer(serializers.Serializer):
+    suggestionId = serializers.IntegerField()
+    subtasksCount = serializers.IntegerField()
+    totalPoints = serializers.IntegerField()
+    complexity = serializers.ChoiceField(choices=["low", "medium", "high"])
+    subtasks = SubtaskSerializer(many=True)
+
+
+METADATA = {
+    "refine": RefineMetadataSerializer,
+    "estimate": EstimateMetadataSerializer,
+    "breakdown": BreakdownMetadataSerializer,
+}
+NAMES = {"refine": "Refine", "estimate": "Estimate", "breakdown": "Breakdown"}
+
+
+def _confidence() -> serializers.FloatField:
+    return serializers.FloatField(min_value=0, max_value=1)
+
+
+def _answer(kind: str) -> type[serializers.Serializer]:
+    """The legacy endpoint's answer: what the stream carries, as one JSON object."""
+    fields = {
+        "suggestionId": serializers.IntegerField(),
+        "kind": serializers.CharField(help_text=f'Always "{kind}".'),
+        "text": serializers.CharField(help_text="The answer meant for a person (markdown)."),
+        "confidence": _confidence(),
+        "metadata": METADATA[kind](),
+    }
+    return type(f"{NAMES[kind]}AnswerSerializer", (serializers.Serializer,), fields)
+
+
+ANSWERS = {kind: _answer(kind) for kind in METADATA}
+
+
+class TextEventSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text='Always "text".')
+    content = serializers.CharField(help_text="The next piece of the answer (markdown).")
+
+
+class ConfidenceEventSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text='Always "confidence".')
+    value = _confidence()
+
+
+class ErrorEventSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text='Always "error".')
+    message = serializers.CharField(help_text="What went wrong, for a person.")
+
+
+def _metadata_event(kind: str) -> type[serializers.Serializer]:
+    fields = {
+        "type": serializers.CharField(help_text='Always "metadata".'),
+        "value": METADATA[kind](),
+    }
+    return type(f"{NAMES[kind]}MetadataEventSerializer", (serializers.Serializer,), fields)
+
+
+STREAM = """Server-Sent Events (`text/event-stream`). Each event is one `data:` line holding one
+JSON object (one of the shapes below), then a blank line; `id:` lines and `: ping` comments may
+appear too. `text` events, in order, make up the answer; then exactly one `confidence` and one
+`metadata` event, and the stream ends. On failure at any point: one `error` event, and the
+stream ends. Bad input, missing credentials and limits are answered with JSON, never a stream."""
+
+
+def _stream_view(kind: str, summary: str) -> type[APIView]:
+    """A view that only describes a stream: the stream itself is a plain async Django view."""
+    events = PolymorphicProxySerializer(
+        component_name=f"{NAMES[kind]}StreamEvent",
+        serializers={
+            "text": TextEventSerializer,
+            "confidence": ConfidenceEventSerializer,
+            "metadata": _metadata_event(kind),
+            "error": ErrorEventSerializer,
+        },
+        resource_type_field_name="type",
+    )
+
+    @extend_schema(
+        summary=summary,
+        description=STREAM,
+        request=AIRequestSerializer,
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(events, description="The event stream."),
+            400: OpenApiResponse(description="Bad input: each bad field with its errors."),
+            401: OpenApiResponse(DetailSerializer, description="No credentials."),
+            403: OpenApiResponse(DetailSerializer, description="A session without CSRF token."),
+            429: OpenApiResponse(
+                DetailSerializer,
+                description="Too many calls, or too many running at once; see Retry-After.",
+            ),
+        },
+        operation_id=f"ai_{kind}_stream",
+        tags=["ai"],
+    )
+    def post(self: APIView, request: Any) -> None:
+        raise NotImplementedError
+
+    attributes = {"post": post, "parser_classes": [JSONParser]}
+    return type(f"{NAMES[kind]}StreamSchema", (APIView,), attributes)
+
+
+STREAMS = {
+    "refine-stream": _stream_view("refine", "Refine a description, streamed"),
+    "estimate-stream": _stream_view("estimate", "Estimate story points, streamed"),
+    "breakdown-stream": _stream_view("breakdown", "Break an issue down, streamed"),
+}
+
+
+def add_streams(endpoints: list[tuple]) -> list[tuple]:
+    """Add the three streams, which drf-spectacular cannot see (they are not DRF views)."""
+    for name, view in STREAMS.items():
+        path = reverse(name)
+        endpoints.append((path, path.lstrip("/"), "POST", view.as_view()))
+    return endpoints
