@@ -2,10 +2,14 @@
 
 from typing import Any
 
+from django.contrib.auth.views import redirect_to_login
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from ai_assist.prompts import SCALE
@@ -154,3 +158,29 @@ def add_streams(endpoints: list[tuple]) -> list[tuple]:
         path = reverse(name)
         endpoints.append((path, path.lstrip("/"), "POST", view.as_view()))
     return endpoints
+
+
+class _JsonErrors:
+    """Answer refusals with JSON, as every /api/ endpoint does, whatever format was asked for."""
+
+    request: Any
+
+    def handle_exception(self, exc: Exception) -> Any:
+        response = super().handle_exception(exc)  # type: ignore[misc]
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+class SchemaView(_JsonErrors, SpectacularAPIView):
+    """The OpenAPI 3 schema (YAML; JSON with ?format=json), for authenticated users."""
+
+
+class DocsView(_JsonErrors, SpectacularSwaggerView):
+    """Swagger UI; a browser that is not logged in is sent to the login page first."""
+
+    def handle_exception(self, exc: Exception) -> Any:
+        wants_page = "text/html" in self.request.headers.get("Accept", "")
+        if wants_page and isinstance(exc, NotAuthenticated | AuthenticationFailed):
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)

@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by us: the docs work offline
     "issues",
     "ai_assist",
 ]
@@ -124,6 +125,9 @@ SPECTACULAR_SETTINGS = {
     # The event streams are plain async views, out of drf-spectacular's sight: described there.
     "PREPROCESSING_HOOKS": ["ai_assist.schema.add_streams"],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
     "ENUM_NAME_OVERRIDES": {
         "IssueTypeEnum": "issues.models.Issue.Type",
         "StoryPointScaleEnum": "ai_assist.schema.POINT_CHOICES",
