@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/ai/", include("ai_assist.urls")),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", DocsView.as_view(url_name="schema"), name="docs"),
+    path("", include("issues.page_urls")),
 ]

@@ -1,0 +1,226 @@
+"""static/js/ai-stream.js inside Chromium: the SSE parser and streamAI over a ReadableStream."""
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from tests.conftest import Service
+from tests.e2e.conftest import browser_page
+
+pytestmark = pytest.mark.e2e
+
+# Run `body` in the page with the module imported as `sse`; chunks are fed as they are given.
+RUN = """async ([body, arg]) => {
+  const sse = await import("/static/js/ai-stream.js");
+  return await (new Function("sse", "arg", `return (async () => { ${body} })()`))(sse, arg);
+}"""
+
+PARSE = """
+  const events = [];
+  const parser = sse.createParser((event) => events.push(event));
+  for (const chunk of arg) parser.feed(chunk);
+  parser.end();
+  return events;
+"""
+
+# A fake fetch answering with the given status, headers and body chunks (bytes as arrays).
+STREAM = """
+  let { status = 200, headers = {"Content-Type": "text/event-stream"}, chunks = [],
+          abortAfter = null } = arg;
+  const encoder = new TextEncoder();
+  const calls = [];
+  let handle;
+  const fetch = async (url, init) => {
+    calls.push({ url, method: init.method, headers: init.headers, body: init.body });
+    const body = new ReadableStream({
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (init.signal.aborted) return controller.error(new DOMException("aborted", "AbortError"));
+        const chunk = chunks.shift();
+        if (chunk === undefined) return controller.close();
+        const bytes = typeof chunk === "string" ? encoder.encode(chunk) : new Uint8Array(chunk);
+        controller.enqueue(bytes);
+        if (abortAfter !== null && --abortAfter === 0) handle.abort();
+      },
+    });
+    return new Response(body, { status, headers });
+  };
+  const seen = [];
+  handle = sse.streamAI({
+    url: "/api/ai/estimate-points-stream", body: { issueId: "ISSUE-1" }, csrfToken: "tok", fetch,
+    onText: (text) => seen.push(["text", text]),
+    onConfidence: (value) => seen.push(["confidence", value]),
+    onMetadata: (value) => seen.push(["metadata", value]),
+    onError: (error) => seen.push(["error", error.message]),
+    onDone: ({ status }) => seen.push(["done", status]),
+  });
+  const outcome = await handle.done;
+  return { status: outcome, seen, calls };
+"""
+
+
+@pytest.fixture
+def page(browser: Browser, e2e_service: Service) -> Any:
+    """A blank page of the service's origin, where the module can be imported."""
+    with browser_page(browser, e2e_service) as tab:
+        tab.goto("/accounts/login/")
+        yield tab
+
+
+def parse(page: Page, chunks: list[str]) -> list[dict[str, str]]:
+    return page.evaluate(RUN, [PARSE, chunks])
+
+
+def stream(page: Page, **options: Any) -> dict[str, Any]:
+    return page.evaluate(RUN, [STREAM, options])
+
+
+def test_parser_joins_events_split_across_chunks(page):
+    whole = (
+        'data: {"type":"text","content":"Hello "}\n\ndata: {"type":"text","content":"world"}\n\n'
+    )
+    one_byte_at_a_time = list(whole)
+
+    events = parse(page, one_byte_at_a_time)
+
+    assert [event["data"] for event in events] == [
+        '{"type":"text","content":"Hello "}',
+        '{"type":"text","content":"world"}',
+    ]
+
+
+def test_parser_ignores_comments_and_keeps_ids(page):
+    events = parse(
+        page,
+        [": ping\n\n", "id: 7\n", "data: a\n\n", ":another comment\n", "data: b\n\n"],
+    )
+
+    assert events == [
+        {"data": "a", "id": "7", "event": "message"},
+        {"data": "b", "id": "7", "event": "message"},  # the last id stays, as the standard says
+    ]
+
+
+@pytest.mark.parametrize(
+    ("chunks", "data"),
+    [
+        (["data: a\r\n\r\ndata: b\r\n\r\n"], ["a", "b"]),
+        (["data: a\r\rdata: b\r\r"], ["a", "b"]),  # bare CRs
+        (["data: a\n\ndata: b\n", "\n"], ["a", "b"]),
+        # A CRLF split between chunks is one line break, not a line break and a blank line.
+        (["data: a\r", "\ndata: b\r\n\r\n"], ["a\nb"]),
+        (["data: a\r\n\r", "\n"], ["a"]),
+        (["data: a\n\r"], ["a"]),  # a CR last in the stream still ends its line
+    ],
+    ids=["crlf", "cr", "lf", "crlf-split", "crlf-split-blank", "cr-at-end"],
+)
+def test_parser_accepts_every_line_ending(page, chunks, data):
+    assert [event["data"] for event in parse(page, chunks)] == data
+
+
+def test_parser_follows_the_field_rules(page):
+    events = parse(
+        page,
+        [
+            "event: custom\nretry: 1000\nunknown: x\ndata:first\ndata:  second\n\n",
+            "data\n\n",  # a field with no colon: empty data, still an event
+            "\n\n",  # blank lines with no data dispatch nothing
+            "data: cut off at the end",
+        ],
+    )
+
+    assert events == [
+        {"data": "first\n second", "id": "", "event": "custom"},
+        {"data": "", "id": "", "event": "message"},
+    ]
+
+
+def test_stream_calls_back_in_order_and_decodes_split_characters(page):
+    text = 'data: {"type":"text","content":"café "}\n\n'.encode()
+    cut = text.index("é".encode()) + 1  # between the two bytes of é
+    chunks = [
+        list(text[:cut]),
+        list(text[cut:]),
+        ": ping\n\nid: 3\r\n",
+        'data: {"type":"text","content":"ok"}\r\n\r\n',
+        'data: {"type":"confidence","value":0.85}\n\n',
+        'data: {"type":"future","value":1}\n\ndata: not json\n\n',
+        'data: {"type":"metadata","value":{"suggestionId":4,"suggestedPoints":5}}\n\n',
+    ]
+
+    result = stream(page, chunks=chunks)
+
+    assert result["status"] == "completed"
+    assert result["seen"] == [
+        ["text", "café "],
+        ["text", "ok"],
+        ["confidence", 0.85],
+        ["metadata", {"suggestionId": 4, "suggestedPoints": 5}],
+        ["done", "completed"],
+    ]
+    [call] = result["calls"]
+    assert call["method"] == "POST"
+    assert call["headers"]["X-CSRFToken"] == "tok"
+    assert call["headers"]["Content-Type"] == "application/json"
+    assert call["body"] == '{"issueId":"ISSUE-1"}'
+
+
+def test_stream_reports_an_error_event(page):
+    chunks = [
+        'data: {"type":"text","content":"Half "}\n\n',
+        'data: {"type":"error","message":"The AI service timed out."}\n\n',
+    ]
+
+    result = stream(page, chunks=chunks)
+
+    assert result["status"] == "error"
+    assert result["seen"][1:] == [["error", "The AI service timed out."], ["done", "error"]]
+
+
+def test_stream_ending_without_metadata_is_an_error(page):
+    result = stream(page, chunks=['data: {"type":"text","content":"Half "}\n\n'])
+
+    assert result["status"] == "error"
+    assert result["seen"][1][0] == "error"
+    assert "closed before the answer was complete" in result["seen"][1][1]
+
+
+def test_stream_describes_a_refused_request(page):
+    result = stream(
+        page,
+        status=429,
+        headers={"Content-Type": "application/json", "Retry-After": "5"},
+        chunks=['{"detail": "Request was throttled."}'],
+    )
+
+    assert result["seen"] == [
+        ["error", "Request was throttled. Try again in 5 seconds."],
+        ["done", "error"],
+    ]
+
+
+def test_stream_names_the_bad_fields_of_a_400(page):
+    result = stream(
+        page,
+        status=400,
+        headers={"Content-Type": "application/json"},
+        chunks=['{"currentDescription": ["Ensure this field has no more than 20000 characters."]}'],
+    )
+
+    assert result["seen"][0] == [
+        "error",
+        "The request was refused. currentDescription: "
+        "Ensure this field has no more than 20000 characters.",
+    ]
+
+
+def test_abort_ends_the_stream_as_aborted(page):
+    chunks = [f'data: {{"type":"text","content":"word{i} "}}\n\n' for i in range(50)]
+
+    result = stream(page, chunks=chunks, abortAfter=3)
+
+    assert result["status"] == "aborted"
+    assert result["seen"][-1] == ["done", "aborted"]
+    assert not any(kind == "error" for kind, _ in result["seen"])
+    assert len(result["seen"]) < 10

@@ -1,0 +1,238 @@
+"""The issue page in Chromium: stream each operation, stop one, review suggestions."""
+
+import re
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ai_assist.models import Suggestion
+from issues.models import Issue
+from tests.e2e.conftest import screenshot
+from tests.fake_openai import RESULTS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+BUTTONS = {"refine": "Refine description", "estimate": "Estimate points", "breakdown": "Break down"}
+
+
+def open_issue(page: Page, key: str = "ISSUE-123") -> None:
+    page.goto(f"/issues/{key}/")
+    # The buttons are enabled once the page's module has loaded.
+    expect(page.get_by_role("button", name=BUTTONS["refine"])).to_be_enabled()
+
+
+def start(page: Page, kind: str) -> None:
+    page.get_by_role("button", name=BUTTONS[kind]).click()
+
+
+def run(page: Page, kind: str) -> dict[str, Any]:
+    """Start an operation; return what the page showed once its text had grown."""
+    start(page, kind)
+    output = page.locator("#ai-output")
+    expect(output).not_to_be_empty()
+    first = len(output.text_content())
+    grown = page.wait_for_function(
+        """(first) => {
+          const length = document.getElementById("ai-output").textContent.length;
+          return length > first && {
+            first, length,
+            state: document.getElementById("ai").dataset.state,
+            confidenceShown: !document.getElementById("ai-confidence").hidden,
+          };
+        }""",
+        arg=first,
+    ).json_value()
+    return grown
+
+
+def finished(page: Page, state: str = "completed") -> None:
+    expect(page.locator("#ai")).to_have_attribute("data-state", state, timeout=20_000)
+
+
+def latest_suggestion() -> Suggestion:
+    return Suggestion.objects.latest("created_at", "id")
+
+
+def wait_for(predicate: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", BUTTONS)
+def test_each_operation_streams_then_shows_confidence_and_metadata(page, issue, fake, kind):
+    fake.configure(delay=0.03)
+    open_issue(page)
+
+    grown = run(page, kind)
+
+    # The text grew while the stream still ran: nothing of the end had arrived yet.
+    assert grown["state"] == "streaming"
+    assert not grown["confidenceShown"]
+    expect(page.locator("#ai-output")).to_have_attribute("aria-live", "polite")
+    expect(page.get_by_role("button", name="Stop")).to_be_enabled()
+    screenshot(page, f"{kind}-streaming")
+
+    finished(page)
+    suggestion = latest_suggestion()
+    assert suggestion.status == "completed"
+    percent = round(suggestion.confidence * 100)
+    expect(page.locator("#ai-confidence")).to_have_text(f"Confidence: {percent}%")
+    result = page.locator("#ai-result")
+    if kind == "refine":
+        expect(result).to_contain_text("3 improvements to the description.")
+        expect(result.get_by_label("Current description")).to_contain_text(issue.description)
+        expect(result.get_by_label("Suggested description").locator(".prose")).to_have_text(
+            suggestion.metadata["refinedDescription"]
+        )
+    elif kind == "estimate":
+        expect(result).to_contain_text("5 story points suggested")
+        expect(result).to_contain_text("Currently: Not estimated.")
+    else:
+        subtasks = RESULTS["breakdown"]["subtasks"]
+        rows = result.locator("tbody tr")
+        expect(rows).to_have_count(len(subtasks))
+        for row, subtask in zip(rows.all(), subtasks, strict=True):
+            expect(row).to_contain_text(subtask["title"])
+            expect(row.locator("td").last).to_have_text(str(subtask["storyPoints"]))
+        expect(result.locator("tfoot")).to_contain_text("Total8")
+        expect(result).to_contain_text("3 subtasks, 8 points in all, medium complexity.")
+    expect(page.locator("#ai-status")).to_contain_text("Done.")
+    expect(page.locator("#history-list li").first).to_contain_text("Completed")
+    screenshot(page, f"{kind}-done")
+
+
+def test_stop_cancels_the_stream_and_keeps_its_text(page, issue, fake):
+    fake.configure(tokens=400, delay=0.05)  # 20 s: it must be stopped, not finish
+    open_issue(page)
+    run(page, "estimate")
+
+    page.get_by_role("button", name="Stop").click()
+
+    finished(page, "aborted")
+    expect(page.locator("#ai-status")).to_have_text(
+        "Stopped. The text so far is kept as a cancelled suggestion."
+    )
+    expect(page.get_by_role("button", name=BUTTONS["estimate"])).to_be_enabled()
+    expect(page.locator("#ai-confidence")).to_be_hidden()
+    suggestion = latest_suggestion()
+    wait_for(lambda: Suggestion.objects.get(pk=suggestion.pk).status == "cancelled")
+    suggestion.refresh_from_db()
+    shown = page.locator("#ai-output").text_content()
+    assert shown.startswith("lorem ipsum")
+    assert suggestion.text.startswith(shown)  # it may hold words still in flight when stopped
+    expect(page.locator("#history-list li").first).to_contain_text("Cancelled")
+    screenshot(page, "stopped")
+
+
+def test_keyboard_starts_and_stops_a_stream(page, issue, fake):
+    fake.configure(tokens=400, delay=0.05)
+    open_issue(page)
+    refine = page.get_by_role("button", name=BUTTONS["refine"])
+    refine.focus()
+
+    page.keyboard.press("Enter")
+
+    stop = page.get_by_role("button", name="Stop")
+    expect(stop).to_be_focused()
+    expect(page.locator("#ai-output")).not_to_be_empty()
+    page.keyboard.press("Enter")
+    finished(page, "aborted")
+    expect(refine).to_be_focused()
+
+
+@pytest.mark.parametrize("kind", BUTTONS)
+def test_accepting_a_suggestion_updates_the_issue_in_place(page, issue, fake, kind):
+    open_issue(page)
+    start(page, kind)
+    finished(page)
+    suggestion = latest_suggestion()
+
+    page.locator("#ai-review").get_by_role("button", name="Accept").click()
+
+    expect(page.locator("#ai-status")).to_contain_text("Accepted")
+    if kind == "refine":
+        expect(page.locator("#issue-description")).to_have_text(
+            suggestion.metadata["refinedDescription"]
+        )
+    elif kind == "estimate":
+        expect(page.locator("#issue-points")).to_have_text("5")
+    else:
+        children = page.locator("#children-list tbody tr")
+        expect(children).to_have_count(3)
+        expect(children.first).to_contain_text("Normalise the email lookup")
+    expect(page.locator("#history-list li").first).to_contain_text("Accepted")
+    issue.refresh_from_db()
+    suggestion.refresh_from_db()
+    assert suggestion.review_status == "accepted"
+    if kind == "estimate":
+        assert issue.story_points == 5
+    if kind == "breakdown":
+        assert Issue.objects.filter(parent=issue).count() == 3
+    screenshot(page, f"{kind}-accepted")
+
+
+def test_rejecting_a_past_suggestion_from_the_history(page, issue, fake):
+    open_issue(page)
+    start(page, "estimate")
+    finished(page)
+    page.reload()
+    history = page.locator("#history-list li").first
+    expect(history).to_contain_text("Not reviewed")
+
+    history.get_by_role("button", name=re.compile("^Reject")).click()
+
+    expect(page.locator("#history-status")).to_have_text("Rejected. The issue is unchanged.")
+    expect(page.locator("#history-list li").first).to_contain_text("Rejected")
+    expect(page.locator("#issue-points")).to_have_text("Not estimated")
+    assert latest_suggestion().review_status == "rejected"
+
+
+def test_an_upstream_failure_is_shown_in_words_and_the_page_stays_usable(page, issue, fake):
+    fake.configure(fault="500")
+    open_issue(page)
+
+    page.get_by_role("button", name=BUTTONS["estimate"]).click()
+
+    finished(page, "error")
+    alert = page.get_by_role("alert")
+    expect(alert).to_be_visible()
+    assert "sk-" not in alert.text_content()
+    expect(page.locator("#ai-status")).to_have_text(
+        "The operation failed and nothing was changed. You can try again."
+    )
+    screenshot(page, "error")
+
+    fake.configure(fault=None)
+    page.get_by_role("button", name=BUTTONS["estimate"]).click()
+    finished(page)
+    expect(alert).to_be_hidden()
+    expect(page.locator("#ai-result")).to_contain_text("5 story points suggested")
+
+
+def test_a_stream_without_the_csrf_token_is_refused(page, issue):
+    open_issue(page)
+
+    status = page.evaluate(
+        """async () => (await fetch("/api/ai/estimate-points-stream", {
+            method: "POST", headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({issueId: "ISSUE-123"}),
+        })).status"""
+    )
+
+    assert status == 403
+    assert not Suggestion.objects.exists()
+
+
+def test_the_issue_page_fits_a_phone(phone, issue, fake):
+    open_issue(phone)
+    start(phone, "breakdown")
+    finished(phone)
+
+    overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    expect(phone.locator("#ai-result tbody tr")).to_have_count(3)
+    screenshot(phone, "phone-breakdown")
