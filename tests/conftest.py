@@ -113,13 +113,16 @@ def database_url() -> str:
 def service_factory(
     django_db_setup: None, django_db_blocker: Any, fake_openai: FakeOpenAI
 ) -> Iterator[Callable[..., Service]]:
-    """Start the service under uvicorn with the given settings; one server per distinct set."""
+    """Start the service under uvicorn with the given settings; one server per distinct set.
+
+    `instance` starts more servers with the same settings, as several workers would be.
+    """
     with django_db_blocker.unblock():
         db_url = database_url()
     servers: dict[tuple, Service] = {}
     LOGS.mkdir(parents=True, exist_ok=True)
 
-    def start(**settings: Any) -> Service:
+    def start(*, instance: int = 0, **settings: Any) -> Service:
         env = {
             "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,  # sessions made here work there
             "DJANGO_DEBUG": "False",
@@ -134,7 +137,7 @@ def service_factory(
             "AI_RATE_LIMIT": "10000/min",
             "AI_MAX_CONCURRENT_STREAMS": "0",
         } | {name: str(value) for name, value in settings.items()}
-        key = tuple(sorted(env.items()))
+        key = (instance, *sorted(env.items()))
         if key in servers:
             return servers[key]
         port = _free_port()

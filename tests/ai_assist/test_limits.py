@@ -1,0 +1,124 @@
+"""Per-user limits on the AI endpoints, over real HTTP and across two server processes."""
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from django.core.cache import cache
+from model_bakery import baker
+from rest_framework.authtoken.models import Token
+
+from ai_assist.models import Suggestion
+from tests.ai_assist.sse_client import read_stream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BODY = {"issueId": "ISSUE-123"}
+# A slow answer for this request only (the fake upstream reads markers in the prompt).
+SLOW = BODY | {"currentDescription": "Log in. [[fake:delay=0.02]] [[fake:tokens=150]]"}
+
+
+@pytest.fixture(autouse=True)
+def issue(fake: Any) -> Any:
+    cache.clear()  # the shared cache (a database table) outlives the rows of earlier tests
+    return baker.make("issues.Issue", key="ISSUE-123", title="Add login", description="Log in.")
+
+
+@pytest.fixture
+def other_auth(other_user: Any) -> dict[str, str]:
+    return {"Authorization": f"Token {Token.objects.create(user=other_user).key}"}
+
+
+def refused(response: httpx.Response) -> bool:
+    """Whether a response is a limit's refusal as the contract has it: 429, Retry-After, JSON."""
+    if response.status_code != 429:
+        return False
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["detail"]
+    return True
+
+
+def call(
+    server: Any, path: str, headers: dict[str, str], body: dict[str, str] = BODY
+) -> httpx.Response:
+    with server.client() as client:
+        if path.endswith("-stream"):
+            stream = read_stream(client, path, body, headers=headers)
+            # A refused stream is a JSON response; an accepted one must have run to its end.
+            if stream.status == 200:
+                assert stream.types[-1] == "metadata"
+            return httpx.Response(
+                stream.status,
+                headers=stream.headers,
+                content=json.dumps(stream.body).encode() if stream.body is not None else b"",
+            )
+        return client.post(path, json=body, headers=headers)
+
+
+def test_the_rate_holds_across_server_processes(service_factory, auth, other_auth):
+    first = service_factory(AI_RATE_LIMIT="4/min")
+    second = service_factory(AI_RATE_LIMIT="4/min", instance=1)
+    assert first.url != second.url
+    allowed = [
+        call(first, "/api/ai/estimate-points", auth),
+        call(second, "/api/ai/refine-description-stream", auth),
+        call(first, "/api/ai/breakdown-issue-stream", auth),
+        call(second, "/api/ai/estimate-points", auth),
+    ]
+    assert [response.status_code for response in allowed] == [200] * 4
+
+    for server in (first, second):
+        assert refused(call(server, "/api/ai/estimate-points", auth))
+        assert refused(call(server, "/api/ai/estimate-points-stream", auth))
+    assert Suggestion.objects.count() == 4  # a refused request stores nothing
+
+    # The limit is each user's own.
+    assert call(second, "/api/ai/refine-description", other_auth).status_code == 200
+
+
+def wait_until_no_stream_runs(seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while Suggestion.objects.filter(status="streaming").exists():
+        assert time.monotonic() < deadline, "a suggestion was left streaming"
+        time.sleep(0.05)
+
+
+def test_the_cap_on_open_streams_holds_across_server_processes(service_factory, auth, other_auth):
+    first = service_factory(AI_MAX_CONCURRENT_STREAMS="1")
+    second = service_factory(AI_MAX_CONCURRENT_STREAMS="1", instance=1)
+    with (
+        first.client() as client,
+        client.stream(
+            "POST", "/api/ai/refine-description-stream", json=SLOW, headers=auth
+        ) as running,
+    ):
+        assert running.status_code == 200
+        lines = running.iter_lines()  # kept: a dropped iterator would close the connection
+        assert next(lines).startswith("data: ")
+        for path in ("/api/ai/estimate-points-stream", "/api/ai/estimate-points"):
+            assert refused(call(second, path, auth))
+            assert refused(call(first, path, auth))
+        assert Suggestion.objects.count() == 1  # the refused requests stored nothing
+        # The cap is each user's own.
+        assert call(second, "/api/ai/estimate-points", other_auth).status_code == 200
+    # The client left: its suggestion ends, and with it the user's slot is free again.
+    wait_until_no_stream_runs()
+    assert call(second, "/api/ai/estimate-points-stream", auth).status_code == 200
+
+
+def test_a_running_json_call_counts_as_an_open_stream(service_factory, auth):
+    first = service_factory(AI_MAX_CONCURRENT_STREAMS="1")
+    second = service_factory(AI_MAX_CONCURRENT_STREAMS="1", instance=1)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(call, first, "/api/ai/estimate-points", auth, SLOW)
+        deadline = time.monotonic() + 5
+        while not Suggestion.objects.filter(status="streaming").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert refused(call(second, "/api/ai/refine-description-stream", auth))
+        assert running.result().status_code == 200
+    assert call(second, "/api/ai/refine-description-stream", auth).status_code == 200
