@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ai_assist import selectors
@@ -111,6 +111,9 @@ async def suggestion_events(
     pump = _Pump(get_provider().stream(prompt, completion))
     outcome: dict[str, Any] = {"status": Suggestion.Status.CANCELLED}
     try:
+        # Hold no database connection while the answer streams, which takes seconds: a pool's
+        # connections serve the requests that are starting or ending, not those waiting.
+        await sync_to_async(_connection_release)()
         while (text := await pump.take(keepalive)) != "":
             if text is None:
                 yield PING
@@ -144,6 +147,11 @@ async def suggestion_events(
         outcome = {"status": Suggestion.Status.FAILED, "error": "Something went wrong on our side."}
         await _finish(suggestion, splitter, completion, pump, started, outcome)
         yield Event("error", ProviderError(outcome["error"], reason="internal"))
+
+
+def _connection_release() -> None:
+    if not connection.in_atomic_block:  # a caller's transaction (a test's) keeps its connection
+        connection.close()
 
 
 async def _finish(

@@ -63,6 +63,7 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["ENGINE"] = "config.sqlite3"
     # Many async writers at once: WAL lets readers run beside the writer, IMMEDIATE takes the
     # write lock up front (no deadlock on upgrade) and the busy timeout queues writers.
     DATABASES["default"]["OPTIONS"] = {

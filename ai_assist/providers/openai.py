@@ -40,8 +40,10 @@ class OpenAIProvider(Provider):
                 base_url=settings.OPENAI_BASE_URL or None,
                 timeout=httpx2.Timeout(settings.AI_TIMEOUT, connect=min(settings.AI_TIMEOUT, 10)),
                 max_retries=settings.AI_MAX_RETRIES,
-                http_client=openai.DefaultAsyncHttpxClient(
-                    limits=httpx2.Limits(max_connections=None, max_keepalive_connections=100)
+                # The SDK's aiohttp transport: its C parser and pool cost a fraction of the
+                # default's per read, and a relay pays per read.
+                http_client=openai.DefaultAioHttpClient(
+                    limits=httpx2.Limits(max_connections=0, max_keepalive_connections=100)
                 ),
             )
         return client
@@ -66,7 +68,10 @@ class OpenAIProvider(Provider):
                 stream_options={"include_usage": True},
             ) as response:
                 buffer = b""
+                done = False
                 async for data in response.http_response.aiter_bytes():
+                    if done:
+                        continue  # read the body to its end, so that the connection is reused
                     lines = (buffer + data).split(b"\n")
                     buffer = lines.pop()
                     text = []
@@ -75,9 +80,8 @@ class OpenAIProvider(Provider):
                             continue  # blank separators, comments, event names
                         payload = line[5:].strip()
                         if payload == b"[DONE]":
-                            if text:
-                                yield "".join(text)
-                            return
+                            done = True
+                            break
                         chunk = json.loads(payload)
                         if "error" in chunk:
                             raise ProviderError(
@@ -91,7 +95,8 @@ class OpenAIProvider(Provider):
                         completion.model = chunk.get("model") or completion.model
                     if text:
                         yield "".join(text)
-            raise ProviderError("The AI service's answer was cut off before it ended.")
+            if not done:
+                raise ProviderError("The AI service's answer was cut off before it ended.")
         except openai.APIStatusError as error:
             raise _status_error(error) from None
         except (openai.APITimeoutError, httpx2.TimeoutException):

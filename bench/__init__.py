@@ -1,0 +1,1 @@
+"""Benchmarks and the fault soak: the service under uvicorn against the loopback fake upstream."""

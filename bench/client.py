@@ -1,0 +1,172 @@
+"""A lean SSE load client: raw asyncio sockets and httptools, timing every event as it arrives."""
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httptools
+
+# What marks the first text of an answer: our text event, or the upstream's first content delta.
+SERVICE_TEXT = b'data: {"type":"text"'
+UPSTREAM_TEXT = b'"delta":{"content":"'
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one client saw of one stream."""
+
+    status: int = 0
+    started: float = 0.0
+    first_text: float | None = None
+    ended: float | None = None
+    events: int = 0
+    texts: list[bytes] = field(default_factory=list)
+    gaps: list[float] = field(default_factory=list)
+    final: dict[str, Any] | None = None  # the metadata event, or the error event
+    error: str = ""  # a transport problem: refused, reset, cut before the end
+    left: bool = False  # the client hung up on purpose
+
+    @property
+    def ttft(self) -> float | None:
+        return None if self.first_text is None else self.first_text - self.started
+
+    @property
+    def text(self) -> str:
+        return "".join(json.loads(raw[6:])["content"] for raw in self.texts)
+
+    @property
+    def saw(self) -> str:
+        """completed (metadata), failed (an error event), left, or broken (anything else)."""
+        if self.left:
+            return "left"
+        if self.final is None or self.error:
+            return "broken"
+        return "completed" if self.final["type"] == "metadata" else "failed"
+
+
+class _Stream(asyncio.Protocol):
+    def __init__(
+        self,
+        request: bytes,
+        outcome: Outcome,
+        done: asyncio.Future,
+        *,
+        first_marker: bytes,
+        leave_after: int | None,
+        keep_text: bool,
+    ) -> None:
+        self.request = request
+        self.outcome = outcome
+        self.done = done
+        self.first_marker = first_marker
+        self.leave_after = leave_after
+        self.keep_text = keep_text
+        self.parser = httptools.HttpResponseParser(self)
+        self.buffer = b""
+        self.last: float | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as error:
+            self._end(f"bad HTTP: {error}")
+
+    def on_headers_complete(self) -> None:
+        self.outcome.status = self.parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        now = time.perf_counter()
+        outcome = self.outcome
+        *events, self.buffer = (self.buffer + body).split(b"\n\n")
+        seen = 0
+        for event in events:
+            if not event.startswith(b"data:"):
+                continue  # comments (keep-alive pings), ids
+            seen += 1
+            if outcome.first_text is None and self.first_marker in event:
+                outcome.first_text = now
+            if event.startswith(SERVICE_TEXT):
+                if self.keep_text:
+                    outcome.texts.append(event)
+            elif event.startswith(b'data: {"type":'):
+                payload = json.loads(event[6:])
+                if payload["type"] in ("metadata", "error"):
+                    outcome.final = payload
+        if not seen:
+            return
+        outcome.events += seen
+        if self.last is not None and outcome.first_text is not None:
+            outcome.gaps.append(now - self.last)
+        self.last = now
+        if self.leave_after is not None and outcome.events >= self.leave_after:
+            if outcome.final is None:
+                outcome.left = True
+            self.transport.close()  # type: ignore[union-attr]
+            self._end("")
+
+    def on_message_complete(self) -> None:
+        self._end("")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end("" if self.done.done() else f"connection lost: {exc or 'closed'}")
+
+    def _end(self, error: str) -> None:
+        if not self.done.done():
+            self.outcome.ended = time.perf_counter()
+            self.outcome.error = error
+            self.done.set_result(None)
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.close()
+
+
+def post(path: str, body: Any, headers: dict[str, str]) -> bytes:
+    """Encode a POST with a JSON body; the connection closes with the response."""
+    data = json.dumps(body).encode()
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n{head}\r\n"
+    ).encode() + data
+
+
+async def stream(
+    port: int,
+    request: bytes,
+    *,
+    first_marker: bytes = SERVICE_TEXT,
+    leave_after: int | None = None,
+    keep_text: bool = False,
+    timeout: float = 120,
+) -> Outcome:
+    """Send one request to 127.0.0.1:`port` and read its event stream to the end."""
+    loop = asyncio.get_running_loop()
+    outcome = Outcome(started=time.perf_counter())
+    done = loop.create_future()
+    transport = None
+    try:
+        transport, _ = await loop.create_connection(
+            lambda: _Stream(
+                request,
+                outcome,
+                done,
+                first_marker=first_marker,
+                leave_after=leave_after,
+                keep_text=keep_text,
+            ),
+            "127.0.0.1",
+            port,
+        )
+        await asyncio.wait_for(done, timeout)
+    except (OSError, TimeoutError) as error:
+        outcome.error = f"{type(error).__name__}: {error}"
+    finally:
+        if transport is not None:
+            transport.close()
+    return outcome

@@ -1,0 +1,213 @@
+"""Benchmark the streams: the service under uvicorn, many clients, the loopback fake upstream.
+
+Prints the server's CPU time per relayed chunk, the time to the first text event beside the
+upstream read directly, the largest gaps between events, errors, the stored suggestions per
+status and the server's peak memory. Run it with `bin/bench` (see the README's Performance).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from collections import Counter
+from typing import Any
+
+import uvloop
+
+from bench import client, harness
+from tests.fake_openai import json_block, split_tokens
+
+KINDS = ("refine", "estimate", "breakdown")
+RELAYS = {"ours": "openai", "sdk": "bench.sdk_relay.SDKRelayProvider"}
+
+
+def chunks_per_stream(kind: str, tokens: int) -> int:
+    """The upstream's content chunks in one answer: the prose, then the JSON block's chunks."""
+    return tokens + len(split_tokens(json_block(kind)))
+
+
+def service_request(i: int, tokens: list[str], marker: str = "") -> tuple[str, bytes]:
+    kind = KINDS[i % len(KINDS)]
+    body = {
+        "issueId": f"BENCH-{i + 1}",
+        "issueType": "STORY",
+        "currentDescription": f"Export the report of team {i} as CSV. {marker}",
+    }
+    headers = {"Authorization": f"Token {tokens[i % len(tokens)]}"}
+    return kind, client.post(harness.PATHS[kind], body, headers)
+
+
+def upstream_request(i: int, marker: str = "") -> bytes:
+    kind = KINDS[i % len(KINDS)]
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": f"Operation: {kind}"},
+            {"role": "user", "content": f"Export the report of team {i} as CSV. {marker}"},
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    return client.post("/v1/chat/completions", body, {"Authorization": "Bearer sk-bench"})
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def peak_open(outcomes: list[client.Outcome]) -> int:
+    """The most streams that were open (first text seen, end not yet) at one moment."""
+    moments = []
+    for o in outcomes:
+        if o.first_text is not None and o.ended is not None:
+            moments += [(o.first_text, 1), (o.ended, -1)]
+    open_now = peak = 0
+    for _, step in sorted(moments):
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
+
+
+async def probe_ttft(args: argparse.Namespace, server: int, upstream: int, tokens: list[str]):
+    """Time to first text at one stream: the upstream directly, then through the service."""
+    marker = "[[fake:delay=0]]"  # the first chunk is not delayed; the rest need not be either
+    direct, relayed = [], []
+    for i in range(args.probes):
+        o = await client.stream(
+            upstream, upstream_request(i, marker), first_marker=client.UPSTREAM_TEXT
+        )
+        direct.append(o.ttft)
+        o = await client.stream(server, service_request(i, tokens, marker)[1])
+        relayed.append(o.ttft)
+        last_id = o.final["value"]["suggestionId"] if o.final else 0
+    return statistics.median(direct), statistics.median(relayed), last_id
+
+
+async def load(port: int, requests: list[bytes], marker: bytes) -> list[client.Outcome]:
+    return await asyncio.gather(*(client.stream(port, r, first_marker=marker) for r in requests))
+
+
+def summary(outcomes: list[client.Outcome]) -> dict[str, Any]:
+    ttft = [o.ttft for o in outcomes if o.ttft is not None]
+    gaps = [gap for o in outcomes for gap in o.gaps]
+    return {
+        "ttft_p50_ms": percentile(ttft, 50) * 1000,
+        "ttft_p99_ms": percentile(ttft, 99) * 1000,
+        "gap_p99_ms": percentile(gaps, 99) * 1000,
+        "gap_max_ms": max(gaps, default=0) * 1000,
+        "events_per_stream": statistics.mean(o.events for o in outcomes),
+        "errors": sum(1 for o in outcomes if o.status != 200 or o.error or o.left),
+        "incomplete": sum(1 for o in outcomes if o.saw != "completed"),
+        "duration_s": max(o.ended or 0 for o in outcomes) - min(o.started for o in outcomes),
+    }
+
+
+async def bench(args: argparse.Namespace, server: harness.Process, upstream: int, tokens):
+    # Warm up every worker: imports, the SDK's client and connection pool, database connections.
+    warm = [service_request(i, tokens, "[[fake:delay=0]]")[1] for i in range(20 * args.workers)]
+    await load(server.port, warm, client.SERVICE_TEXT)
+    direct_ttft, relayed_ttft, last_probe = await probe_ttft(args, server.port, upstream, tokens)
+
+    direct = await load(
+        upstream,
+        [upstream_request(i) for i in range(args.streams)],
+        client.UPSTREAM_TEXT,
+    )
+    requests = [service_request(i, tokens) for i in range(args.streams)]
+    rss_before = harness.rss_bytes(server.pid)
+    cpu_before = harness.cpu_seconds(server.pid)
+    client_cpu = time.process_time()
+    with harness.PeakMemory(server.pid) as memory, harness.profiling(server.pid, args.profile):
+        outcomes = await load(server.port, [r for _, r in requests], client.SERVICE_TEXT)
+    client_cpu = time.process_time() - client_cpu
+    cpu = harness.cpu_seconds(server.pid) - cpu_before
+    chunks = sum(
+        chunks_per_stream(kind, args.tokens)
+        for (kind, _), o in zip(requests, outcomes, strict=True)
+        if o.saw == "completed"
+    )
+    return {
+        "direct": summary(direct),
+        "relayed": summary(outcomes),
+        "probe": {"direct_ms": direct_ttft * 1000, "relayed_ms": relayed_ttft * 1000},
+        "last_probe": last_probe,
+        "cpu_s": cpu,
+        "client_cpu_s": client_cpu,
+        "chunks": chunks,
+        "rss_before": rss_before,
+        "rss_peak": memory.peak,
+        "peak_open": peak_open(outcomes),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bin/bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=1000, help="concurrent streams")
+    parser.add_argument("--tokens", type=int, default=200, help="prose chunks per answer")
+    parser.add_argument("--delay", type=float, default=0.02, help="upstream seconds per chunk")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--relay", choices=sorted(RELAYS), default="ours", help="sdk: baseline")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--probes", type=int, default=20, help="1-stream TTFT samples")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy's collapsed stacks of the load")
+    args = parser.parse_args()
+
+    harness.raise_open_files()
+    if args.db == "postgres":
+        database_url = harness.postgres_fresh(os.environ["DATABASE_URL"], "bench")
+    else:
+        database_url = harness.sqlite_url("bench")
+    tokens = harness.database_prepare(database_url, users=args.users)
+    env = harness.service_env(
+        database_url=database_url, upstream_port=0, provider=RELAYS[args.relay]
+    )
+    with harness.fake_upstream(tokens=args.tokens, delay=args.delay) as fake:
+        env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{fake.port}/v1"
+        with harness.service(workers=args.workers, env=env) as server:
+            result = uvloop.run(bench(args, server, fake.port, tokens))
+    stored = Counter(
+        row["status"] for row in harness.suggestions(database_url, after=result["last_probe"])
+    )
+    report(args, result, stored)
+
+
+def report(args: argparse.Namespace, r: dict[str, Any], stored: Counter) -> None:
+    relayed, direct, probe = r["relayed"], r["direct"], r["probe"]
+    grown = r["rss_peak"] - r["rss_before"]
+    lines = [
+        f"relay={args.relay} db={args.db} workers={args.workers} streams={args.streams} "
+        f"tokens={args.tokens} delay={args.delay}s",
+        f"  server CPU per relayed chunk  {r['cpu_s'] / max(r['chunks'], 1) * 1e6:8.1f} µs"
+        f"   ({r['cpu_s']:.2f} s for {r['chunks']} upstream content chunks, JSON block's included;"
+        f" client {r['client_cpu_s']:.2f} s)",
+        f"  time to first text, 1 stream  {probe['relayed_ms']:8.2f} ms"
+        f"   (upstream direct {probe['direct_ms']:.2f} ms, overhead "
+        f"{probe['relayed_ms'] - probe['direct_ms']:+.2f} ms; median of {args.probes})",
+        f"  time to first text, loaded    {relayed['ttft_p50_ms']:8.1f} ms p50"
+        f"   {relayed['ttft_p99_ms']:.1f} ms p99 (upstream direct {direct['ttft_p50_ms']:.1f} /"
+        f" {direct['ttft_p99_ms']:.1f} ms)",
+        f"  gap between events            {relayed['gap_p99_ms']:8.1f} ms p99"
+        f"   {relayed['gap_max_ms']:.1f} ms max (upstream direct {direct['gap_p99_ms']:.1f} /"
+        f" {direct['gap_max_ms']:.1f} ms); {relayed['events_per_stream']:.0f} events per stream",
+        f"  errors                        {relayed['errors']:8d}"
+        f"   ({relayed['incomplete']} without metadata)"
+        f"   (upstream direct {direct['errors']}); wall time {relayed['duration_s']:.1f} s"
+        f" (direct {direct['duration_s']:.1f} s)",
+        f"  suggestions stored            {dict(sorted(stored.items()))}",
+        f"  server memory                 {r['rss_peak'] / 2**20:8.1f} MB peak"
+        f"   ({r['rss_before'] / 2**20:.1f} MB before; {grown / 2**10 / max(r['peak_open'], 1):.1f}"
+        f" KB per open stream, {r['peak_open']} open at the peak)",
+    ]
+    print("\n".join(lines), flush=True)
+    with (harness.VAR / "results.jsonl").open("a") as log:
+        log.write(json.dumps({"args": vars(args), **r, "stored": stored}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
