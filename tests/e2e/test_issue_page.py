@@ -74,6 +74,7 @@ def test_each_operation_streams_then_shows_confidence_and_metadata(page, issue, 
     assert not grown["confidenceShown"]
     expect(page.locator("#ai-output")).to_have_attribute("aria-live", "polite")
     expect(page.get_by_role("button", name="Stop")).to_be_enabled()
+    expect(page.locator("#ai-review")).to_be_hidden()  # nothing to review before the end
     screenshot(page, f"{kind}-streaming")
 
     finished(page)
@@ -201,6 +202,7 @@ def test_an_upstream_failure_is_shown_in_words_and_the_page_stays_usable(page, i
     alert = page.get_by_role("alert")
     expect(alert).to_be_visible()
     assert "sk-" not in alert.text_content()
+    expect(page.get_by_role("button", name="Accept")).to_have_count(0)
     expect(page.locator("#ai-status")).to_have_text(
         "The operation failed and nothing was changed. You can try again."
     )
