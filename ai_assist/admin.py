@@ -1,12 +1,246 @@
-"""Admin of AI suggestions."""
+"""Admin of AI suggestions: read them, and accept or reject them exactly as the API does."""
 
-from django.contrib import admin
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.timesince import timesince
+
+from ai_assist import services
 from ai_assist.models import Suggestion
+
+TEXT_STYLE = "white-space: pre-wrap; max-width: 60em; margin: 0; font-family: inherit;"
+
+
+def _percent(suggestion: Suggestion) -> str | None:
+    return None if suggestion.confidence is None else f"{suggestion.confidence:.0%}"
+
+
+def _json(value: Any) -> SafeString:
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return format_html('<pre style="{}">{}</pre>', TEXT_STYLE, text)
+
+
+def _issue_link(suggestion: Suggestion) -> str:
+    if suggestion.issue_id is None:
+        return format_html("{} <small>(not stored)</small>", suggestion.issue_key)
+    url = reverse("admin:issues_issue_change", args=[suggestion.issue_id])
+    return format_html('<a href="{}">{}</a>', url, suggestion.issue_key)
+
+
+class SuggestionInline(admin.TabularInline):
+    """An issue's suggestions, newest first, each linked to its page."""
+
+    model = Suggestion
+    fk_name = "issue"
+    fields = ["kind", "status", "confidence_percent", "review_status", "user", "created_at"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="confidence", ordering="confidence")
+    def confidence_percent(self, suggestion: Suggestion) -> str | None:
+        return _percent(suggestion)
 
 
 @admin.register(Suggestion)
 class SuggestionAdmin(admin.ModelAdmin):
-    list_display = ["id", "issue_key", "kind", "status", "confidence", "model", "review_status"]
-    list_filter = ["kind", "status", "review_status", "provider"]
-    search_fields = ["issue_key", "text"]
+    list_display = [
+        "id",
+        "issue_link",
+        "kind",
+        "status",
+        "confidence_percent",
+        "model",
+        "review_status",
+        "user",
+        "age",
+    ]
+    list_display_links = ["id", "kind"]
+    list_filter = ["kind", "status", "review_status", "provider", "model"]
+    list_select_related = ["issue", "user"]
+    search_fields = ["issue_key", "issue__title", "text", "error", "user__username"]
+    date_hierarchy = "created_at"
+    actions = ["accept", "reject"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("issue_link", "kind", "user"),
+                    ("status", "review_status", "reviewed_by", "reviewed_at"),
+                ]
+            },
+        ),
+        ("Answer", {"fields": ["text_readable", "applies", "confidence_percent", "error"]}),
+        (
+            "Model and usage",
+            {
+                "fields": [
+                    ("provider", "model"),
+                    ("prompt_tokens", "completion_tokens", "total_tokens"),
+                    ("time_to_first_token_ms", "duration_ms"),
+                    ("created_at", "finished_at"),
+                ]
+            },
+        ),
+        (
+            "What the model saw and said",
+            {
+                "fields": ["context_readable", "request_readable", "metadata_readable"],
+                "classes": ["collapse"],
+            },
+        ),
+    ]
+    readonly_fields = [
+        "issue_link",
+        "text_readable",
+        "applies",
+        "confidence_percent",
+        "context_readable",
+        "request_readable",
+        "metadata_readable",
+    ]
+
+    # Suggestions are made by AI calls and changed only by review: the page is read-only, and
+    # reviewing takes the permission to change suggestions.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("ai_assist.change_suggestion")
+
+    @admin.display(description="issue", ordering="issue_key")
+    def issue_link(self, suggestion: Suggestion) -> str:
+        return _issue_link(suggestion)
+
+    @admin.display(description="confidence", ordering="confidence")
+    def confidence_percent(self, suggestion: Suggestion) -> str | None:
+        return _percent(suggestion)
+
+    @admin.display(description="age", ordering="-created_at")
+    def age(self, suggestion: Suggestion) -> str:
+        return f"{timesince(suggestion.created_at).split(',')[0]} ago"
+
+    @admin.display(description="text")
+    def text_readable(self, suggestion: Suggestion) -> SafeString | None:
+        if not suggestion.text:
+            return None
+        return format_html('<pre style="{}">{}</pre>', TEXT_STYLE, suggestion.text)
+
+    @admin.display(description="accepting it would")
+    def applies(self, suggestion: Suggestion) -> SafeString | str | None:
+        result = suggestion.result
+        if not result:
+            return None
+        if suggestion.kind == Suggestion.Kind.REFINE:
+            return format_html(
+                'set the description to:<pre style="{}">{}</pre>',
+                TEXT_STYLE,
+                result["refinedDescription"],
+            )
+        if suggestion.kind == Suggestion.Kind.ESTIMATE:
+            return f"set the story points to {result['storyPoints']}"
+        rows = format_html_join(
+            "",
+            "<li>{} ({} points){}</li>",
+            (
+                (
+                    task["title"],
+                    task["storyPoints"] if task["storyPoints"] is not None else "no",
+                    format_html("<br><small>{}</small>", task["description"])
+                    if task["description"]
+                    else "",
+                )
+                for task in result["subtasks"]
+            ),
+        )
+        return format_html("create these subtasks:<ol>{}</ol>", rows)
+
+    @admin.display(description="context")
+    def context_readable(self, suggestion: Suggestion) -> SafeString:
+        return _json(suggestion.context)
+
+    @admin.display(description="request")
+    def request_readable(self, suggestion: Suggestion) -> SafeString:
+        return _json(suggestion.request)
+
+    @admin.display(description="metadata")
+    def metadata_readable(self, suggestion: Suggestion) -> SafeString:
+        return _json(suggestion.metadata)
+
+    @admin.action(description="Accept and apply the selected suggestions", permissions=["review"])
+    def accept(self, request: HttpRequest, queryset: QuerySet[Suggestion]) -> None:
+        self._review(request, queryset, services.suggestion_accept, "accepted")
+
+    @admin.action(description="Reject the selected suggestions", permissions=["review"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[Suggestion]) -> None:
+        self._review(request, queryset, services.suggestion_reject, "rejected")
+
+    def _review(
+        self,
+        request: HttpRequest,
+        suggestions: Iterable[Suggestion],
+        review: Callable[..., Any],
+        done: str,
+    ) -> None:
+        # Oldest first: of two estimates for one issue, the first applies and the second
+        # is refused, since the points it would overwrite changed since it was made.
+        reviewed = 0
+        for suggestion in sorted(suggestions, key=lambda s: (s.created_at, s.pk)):
+            try:
+                review(suggestion=suggestion, user=request.user)
+            except services.SuggestionConflict as error:
+                self.message_user(request, f"#{suggestion.pk}: {error.message}", messages.WARNING)
+            else:
+                reviewed += 1
+        if reviewed:
+            noun = "suggestion" if reviewed == 1 else "suggestions"
+            self.message_user(request, f"{reviewed} {noun} {done}.", messages.SUCCESS)
+
+    def get_urls(self) -> list[URLPattern]:
+        review = path(
+            "<int:pk>/review/",
+            self.admin_site.admin_view(self.review_view),
+            name="ai_assist_suggestion_review",
+        )
+        return [review, *super().get_urls()]
+
+    def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Accept or reject one suggestion from its page (the buttons above it)."""
+        if request.method != "POST" or not self.has_review_permission(request):
+            raise PermissionDenied
+        suggestion = get_object_or_404(Suggestion, pk=pk)
+        if "accept" in request.POST:
+            self._review(request, [suggestion], services.suggestion_accept, "accepted")
+        else:
+            self._review(request, [suggestion], services.suggestion_reject, "rejected")
+        return redirect("admin:ai_assist_suggestion_change", pk)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        suggestion = context.get("original")
+        context["can_review"] = (
+            suggestion is not None
+            and suggestion.status == Suggestion.Status.COMPLETED
+            and suggestion.review_status == Suggestion.ReviewStatus.PENDING
+            and self.has_review_permission(request)
+        )
+        return super().render_change_form(request, context, *args, **kwargs)

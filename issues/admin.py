@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from ai_assist.admin import SuggestionInline
 from issues.models import Issue
 
 
@@ -12,3 +13,4 @@ class IssueAdmin(admin.ModelAdmin):
     search_fields = ["key", "title", "description"]
     autocomplete_fields = ["parent"]
     readonly_fields = ["created_at", "updated_at"]
+    inlines = [SuggestionInline]

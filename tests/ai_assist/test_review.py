@@ -12,6 +12,7 @@ from ai_assist import services
 from ai_assist.models import Suggestion
 from issues.models import Issue
 from issues.services import issue_update
+from tests.ai_assist.suggestions import suggest
 
 pytestmark = pytest.mark.django_db
 
@@ -46,15 +47,6 @@ def issue() -> Issue:
         priority="HIGH",
         story_points=None,
     )
-
-
-def suggest(user: Any, kind: str, key: str = "SHOP-7", **data: Any) -> Suggestion:
-    """Make a suggestion the way the API does: start it, then run it (offline engine) to the end."""
-    suggestion = services.suggestion_start(user=user, kind=kind, data={"issueId": key, **data})
-    services.suggestion_answer(suggestion=suggestion)
-    suggestion.refresh_from_db()
-    assert suggestion.status == Suggestion.Status.COMPLETED
-    return suggestion
 
 
 def client_for(user: Any) -> APIClient:
