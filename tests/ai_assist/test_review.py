@@ -1,5 +1,7 @@
 """The suggestions API: list, filters, detail, accept and reject, and who may see what."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -309,3 +311,22 @@ def test_anonymous_requests_are_refused_with_json(method, path):
     response = getattr(APIClient(), method)(f"/api/ai/suggestions/{path}")
     assert response.status_code in (401, 403)
     assert "detail" in response.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_accepts_apply_once(service, auth, user, issue):
+    suggestion = suggest(user, "breakdown")
+    barrier = threading.Barrier(6)
+
+    def accept() -> int:
+        with service.client() as client:
+            barrier.wait()
+            return client.post(
+                f"/api/ai/suggestions/{suggestion.pk}/accept", headers=auth
+            ).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = sorted(pool.map(lambda _: accept(), range(6)))
+
+    assert statuses == [200] + [409] * 5
+    assert issue.children.count() == len(suggestion.result["subtasks"])
