@@ -71,6 +71,8 @@ export async function describeResponse(response) {
     message = `The request was refused. ${fields.join("; ") || detail}`.trim();
   } else if (response.status === 401) {
     message = "You are logged out. Log in again, then retry.";
+  } else if (response.status === 403 && detail.startsWith("CSRF")) {
+    message = "This page is out of date (its security token expired). Reload it, then retry.";
   } else if (response.status === 403) {
     message = detail || "You may not do this.";
   } else if (response.status === 404) {

@@ -224,3 +224,17 @@ def test_abort_ends_the_stream_as_aborted(page):
     assert result["seen"][-1] == ["done", "aborted"]
     assert not any(kind == "error" for kind, _ in result["seen"])
     assert len(result["seen"]) < 10
+
+
+def test_stream_explains_a_csrf_failure(page):
+    result = stream(
+        page,
+        status=403,
+        headers={"Content-Type": "application/json"},
+        chunks=['{"detail": "CSRF Failed: CSRF token missing."}'],
+    )
+
+    assert result["seen"][0] == [
+        "error",
+        "This page is out of date (its security token expired). Reload it, then retry.",
+    ]

@@ -83,4 +83,3 @@ def test_the_list_fits_a_phone(phone):
     expect(phone.get_by_role("link", name="ISSUE-1")).to_be_visible()
     assert phone.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     screenshot(phone, "phone-issue-list")
-
