@@ -156,7 +156,6 @@ def service_env(*, database_url: str, upstream_port: int, provider: str) -> dict
         "AI_PROVIDER": provider,
         "OPENAI_API_KEY": "sk-bench-not-a-real-key",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
-        "AI_MAX_RETRIES": "0",
         "AI_TIMEOUT": "60",
         "AI_RATE_LIMIT": "1000000/min",
         "AI_MAX_CONCURRENT_STREAMS": "0",
@@ -237,7 +236,7 @@ def profiling(pid: int, output: str | None) -> Iterator[None]:
         return
     spy = subprocess.Popen(
         ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
-         "--rate", "200", "--output", output],
+         "--rate", "200", "--gil", "--output", output],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(0.5)  # py-spy attaches

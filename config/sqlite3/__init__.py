@@ -1,1 +1,1 @@
-"""Django's SQLite backend, tuned for many short-lived connections (one per request)."""
+"""Django's SQLite backend, for many concurrent writers (one thread per request under ASGI)."""

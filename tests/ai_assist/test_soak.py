@@ -1,0 +1,28 @@
+"""A small fault soak over real HTTP: every stored suggestion is true to what its client saw."""
+
+import asyncio
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from ai_assist.models import Suggestion
+from bench import soak
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_faults_under_concurrency_leave_every_suggestion_true(service, token, fake):
+    calls = soak.plan(48, seed=7, share=0.15)
+    assert {call.fault for call in calls} == set(soak.FAULTS)  # each fault, and plain calls
+    port = urlsplit(service.url).port
+
+    deadline = time.monotonic() + 60
+    outcomes = asyncio.run(soak.run(port, calls, [token], concurrency=12, deadline=deadline))
+
+    rows = list(Suggestion.objects.values("id", "status", "text", "error", "request"))
+    problems, ends = soak.check(calls, outcomes, rows)
+    assert problems == []
+    assert not Suggestion.objects.filter(status=Suggestion.Status.STREAMING).exists()
+    seen = {(fault, saw) for fault, saw, _ in ends}
+    assert {("500", "failed"), ("cut", "failed"), ("leave", "left"), ("none", "completed")} <= seen
