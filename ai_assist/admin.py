@@ -17,11 +17,21 @@ from django.utils.timesince import timesince
 from ai_assist import services
 from ai_assist.models import Suggestion
 
-TEXT_STYLE = "white-space: pre-wrap; max-width: 60em; margin: 0; font-family: inherit;"
+# The admin's read-only fields are small and grey: the text under review is shown as body text.
+TEXT_STYLE = (
+    "white-space: pre-wrap; max-width: 60em; margin: 0; padding: 0; font-family: inherit; "
+    "font-size: 0.875rem; color: var(--body-fg); background: none;"
+)
 
 
 def _percent(suggestion: Suggestion) -> str | None:
     return None if suggestion.confidence is None else f"{suggestion.confidence:.0%}"
+
+
+def _points(points: int | None) -> str:
+    if points is None:
+        return "no estimate"
+    return f"{points} point" if points == 1 else f"{points} points"
 
 
 def _json(value: Any) -> SafeString:
@@ -159,11 +169,11 @@ class SuggestionAdmin(admin.ModelAdmin):
             return f"set the story points to {result['storyPoints']}"
         rows = format_html_join(
             "",
-            "<li>{} ({} points){}</li>",
+            "<li>{} ({}){}</li>",
             (
                 (
                     task["title"],
-                    task["storyPoints"] if task["storyPoints"] is not None else "no",
+                    _points(task["storyPoints"]),
                     format_html("<br><small>{}</small>", task["description"])
                     if task["description"]
                     else "",

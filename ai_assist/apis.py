@@ -199,9 +199,17 @@ class _OperationApi(APIView):
         return Response(answer)
 
 
+SUMMARIES = {
+    "refine": "Refine a description, as one JSON answer",
+    "estimate": "Estimate story points, as one JSON answer",
+    "breakdown": "Break an issue down, as one JSON answer",
+}
+
+
 def _operation_schema(kind: str) -> Any:
     return extend_schema_view(
         post=extend_schema(
+            summary=SUMMARIES[kind],
             request=AIRequestSerializer,
             responses={
                 200: schema.ANSWERS[kind],

@@ -1,10 +1,16 @@
 """The OpenAPI description of the AI answers: the JSON shapes, and the three event streams."""
 
+import json
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
@@ -108,6 +114,55 @@ appear too. `text` events, in order, make up the answer; then exactly one `confi
 stream ends. Bad input, missing credentials and limits are answered with JSON, never a stream."""
 
 
+EXAMPLE_METADATA = {
+    "refine": {
+        "suggestionId": 42,
+        "improvementsCount": 2,
+        "refinedDescription": "## Goal\n\nUsers log in with email and password.",
+    },
+    "estimate": {"suggestionId": 42, "suggestedPoints": 5},
+    "breakdown": {
+        "suggestionId": 42,
+        "subtasksCount": 2,
+        "totalPoints": 5,
+        "complexity": "low",
+        "subtasks": [
+            {"title": "Build the form", "description": "Email and password.", "storyPoints": 2},
+            {"title": "Check the password", "description": "", "storyPoints": 3},
+        ],
+    },
+}
+
+
+def _stream_examples(kind: str) -> list[OpenApiExample]:
+    def stream(*events: dict[str, Any]) -> str:
+        return "".join(f"data: {json.dumps(event, separators=(',', ':'))}\n\n" for event in events)
+
+    return [
+        OpenApiExample(
+            "Completed",
+            value=stream(
+                {"type": "text", "content": "Here is "},
+                {"type": "text", "content": "the answer."},
+                {"type": "confidence", "value": 0.85},
+                {"type": "metadata", "value": EXAMPLE_METADATA[kind]},
+            ),
+            media_type="text/event-stream",
+        ),
+        OpenApiExample(
+            "Failed",
+            value=stream(
+                {"type": "text", "content": "Here is "},
+                {
+                    "type": "error",
+                    "message": "The AI service's answer was cut off before it ended.",
+                },
+            ),
+            media_type="text/event-stream",
+        ),
+    ]
+
+
 def _stream_view(kind: str, summary: str) -> type[APIView]:
     """A view that only describes a stream: the stream itself is a plain async Django view."""
     events = PolymorphicProxySerializer(
@@ -126,7 +181,9 @@ def _stream_view(kind: str, summary: str) -> type[APIView]:
         description=STREAM,
         request=AIRequestSerializer,
         responses={
-            (200, "text/event-stream"): OpenApiResponse(events, description="The event stream."),
+            (200, "text/event-stream"): OpenApiResponse(
+                events, description="The event stream.", examples=_stream_examples(kind)
+            ),
             400: OpenApiResponse(description="Bad input: each bad field with its errors."),
             401: OpenApiResponse(DetailSerializer, description="No credentials."),
             403: OpenApiResponse(DetailSerializer, description="A session without CSRF token."),
