@@ -27,7 +27,9 @@ from issues.serializers import IssueSerializer
 @extend_schema_serializer(component_name="Suggestion")
 class SuggestionOutputSerializer(serializers.ModelSerializer):
     issue = serializers.CharField(source="issue_key", help_text="The issue's key.")
-    reviewStatus = serializers.CharField(source="review_status")
+    reviewStatus = serializers.ChoiceField(
+        source="review_status", choices=Suggestion.ReviewStatus.choices
+    )
     promptTokens = serializers.IntegerField(source="prompt_tokens", allow_null=True)
     completionTokens = serializers.IntegerField(source="completion_tokens", allow_null=True)
     totalTokens = serializers.IntegerField(source="total_tokens", allow_null=True)
