@@ -73,6 +73,12 @@ def _scope(context: dict[str, Any]) -> tuple[int, list[str]]:
     return max(score, 0), areas
 
 
+def _title(context: dict[str, Any]) -> str:
+    """Name the issue: its title, else its description's first sentence, else its key."""
+    facts = _sentences(context.get("description", ""))
+    return context["title"] or (facts[0][:80] if facts else context["key"])
+
+
 def _points_for(score: int) -> int:
     return SCALE[min(score // 2, len(SCALE) - 1)]
 
@@ -84,7 +90,7 @@ def _sentences(text: str) -> list[str]:
 
 
 def _refine(context: dict[str, Any]) -> str:
-    title = context["title"] or context["key"]
+    title = _title(context)
     facts = _sentences(context.get("description", ""))
     _, areas = _scope(context)
     is_bug = context["type"] == "BUG"
@@ -145,7 +151,7 @@ def _estimate(context: dict[str, Any]) -> str:
 
 def _breakdown(context: dict[str, Any]) -> str:
     score, areas = _scope(context)
-    title = context["title"] or context["key"]
+    title = _title(context)
     existing = {child["title"].lower() for child in context.get("children", [])}
     plan = [("Agree on the approach", "Write down how {title} will work and settle open points.")]
     plan += [SUBTASKS[area] for area in areas] or [("Implement the change", "Build {title}.")]
