@@ -10,6 +10,7 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev
 fi
 "$PYTHON" -m uv --version >/dev/null 2>&1 || "$PYTHON" -m pip install --quiet --disable-pip-version-check uv
 "$PYTHON" -m uv sync --locked --quiet --python "$PYTHON"
+mkdir -p var  # test databases, logs and benchmark results
 
 # A local .env with a secret key of its own; never committed (see .env.example).
 if [[ ! -f .env ]]; then
