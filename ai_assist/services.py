@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from ai_assist import selectors
@@ -108,14 +108,14 @@ async def suggestion_events(
     completion = Completion(model=suggestion.model)
     splitter = ProseSplitter()
     started = time.perf_counter()
-    pump = _Pump(get_provider().stream(prompt, completion))
+    pump = _Pump(get_provider().stream(prompt, completion), pace=settings.AI_SSE_FLUSH_INTERVAL)
     outcome: dict[str, Any] = {"status": Suggestion.Status.CANCELLED}
+    silence = settings.AI_TIMEOUT  # the longest the upstream may say nothing
     try:
-        # Hold no database connection while the answer streams, which takes seconds: a pool's
-        # connections serve the requests that are starting or ending, not those waiting.
-        await sync_to_async(_connection_release)()
-        while (text := await pump.take(keepalive)) != "":
+        while (text := await pump.take(min(keepalive or silence, silence))) != "":
             if text is None:
+                if pump.silent_for() >= silence:
+                    raise ProviderError.timed_out(silence)
                 yield PING
             elif prose := splitter.feed(text):
                 yield Event("text", prose)
@@ -147,11 +147,6 @@ async def suggestion_events(
         outcome = {"status": Suggestion.Status.FAILED, "error": "Something went wrong on our side."}
         await _finish(suggestion, splitter, completion, pump, started, outcome)
         yield Event("error", ProviderError(outcome["error"], reason="internal"))
-
-
-def _connection_release() -> None:
-    if not connection.in_atomic_block:  # a caller's transaction (a test's) keeps its connection
-        connection.close()
 
 
 async def _finish(
@@ -198,10 +193,15 @@ class _Pump:
     """Read the provider in a task of its own, so that the reader can wait with a time-out
     (for keep-alive pings) without cancelling a read, and take at once all that arrived while
     it was busy: a client slower than the upstream gets fewer, larger events, not more delay.
+
+    After each read it waits `pace` seconds, so that a stream sends at most one event per
+    `pace` however fast the tokens come (the first text is never held back).
     """
 
-    def __init__(self, source: AsyncIterator[str]) -> None:
+    def __init__(self, source: AsyncIterator[str], *, pace: float = 0) -> None:
         self.first_at: float | None = None
+        self._pace = pace
+        self._heard_at = time.perf_counter()
         self._pieces: list[str] = []
         self._ready = asyncio.Event()
         self._error: BaseException | None = None
@@ -212,10 +212,15 @@ class _Pump:
         try:
             async with contextlib.aclosing(source):  # type: ignore[type-var]
                 async for piece in source:
+                    self._heard_at = time.perf_counter()
                     if self.first_at is None:
-                        self.first_at = time.perf_counter()
+                        self.first_at = self._heard_at
                     self._pieces.append(piece)
                     self._ready.set()
+                    if self._pace:
+                        # Let the next tokens gather in the socket meanwhile: one read and one
+                        # event for all of them costs a fraction of one each.
+                        await asyncio.sleep(self._pace)
         except Exception as error:
             self._error = error
         finally:
@@ -241,6 +246,10 @@ class _Pump:
         text = "".join(self._pieces)
         self._pieces.clear()
         return text
+
+    def silent_for(self) -> float:
+        """Return the seconds since the provider last sent something (or since the start)."""
+        return time.perf_counter() - self._heard_at
 
     async def close(self) -> None:
         """Stop reading; the provider's stream is closed before this returns."""

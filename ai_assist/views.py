@@ -89,6 +89,7 @@ async def _stream(request: HttpRequest, kind: str) -> HttpResponse:
     events = services.suggestion_events(suggestion, keepalive=settings.AI_SSE_KEEPALIVE)
     response = SuggestionStream(_encode(events), content_type="text/event-stream")
     response.suggestion = suggestion
+    request.stream = response  # type: ignore[attr-defined]  # for config.asgi.Handler
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # tell proxies such as nginx not to buffer
     return response
@@ -102,7 +103,8 @@ class SuggestionStream(StreamingHttpResponse):
     def close(self) -> None:
         # A client that leaves before the first event cancels the stream before it starts, so
         # the events' own bookkeeping never runs; Django closes every response it sent.
-        services.suggestion_abandon(suggestion=self.suggestion)
+        if self.suggestion.status == Suggestion.Status.STREAMING:  # as this process knows it
+            services.suggestion_abandon(suggestion=self.suggestion)
         super().close()
 
 

@@ -1,9 +1,51 @@
 """ASGI entry point: `uvicorn config.asgi:application`."""
 
+import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
-from django.core.asgi import get_asgi_application
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_asgi_application()
+
+class Handler(ASGIHandler):
+    """Django's ASGI handler, with one shared thread for the event streams' sync work, and
+    sure to close a stream whose client left before it was sent.
+
+    Django gives each request a thread of its own for its sync parts (middleware hooks, ORM
+    calls), alive until the response ends: for a stream that is seconds of an idle thread, a
+    new one per call. A stream's sync work is a few short calls, so one thread serves them
+    all, in turn, as the GIL would have them run anyway.
+    """
+
+    streams = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streams")
+
+    async def __call__(self, scope: dict, receive: object, send: object) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("-stream"):
+            async with ThreadSensitiveContext(executor=self.streams):
+                return await self.handle(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+    async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
+        try:
+            return await super().run_get_response(request)
+        except asyncio.CancelledError:
+            # The client left while the response passed back through the middleware: Django
+            # then drops it unclosed, and a stream's close() is what ends its suggestion.
+            if response := getattr(request, "stream", None):
+                await sync_to_async(response.close)()
+            raise
+
+
+def _application() -> Handler:
+    import django
+
+    django.setup(set_prefix=False)
+    return Handler()
+
+
+application = _application()

@@ -73,6 +73,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
         ),
     }
+    # Kept open: opening one costs more than the queries of a request (the streams share one).
+    DATABASES["default"]["CONN_MAX_AGE"] = None
     # A file, not memory, so that a test server in another process sees the test database;
     # one per test run, so that runs side by side do not share it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}
@@ -147,6 +149,7 @@ AI_TEMPERATURE = env.float("AI_TEMPERATURE", default=0.7)
 AI_TIMEOUT = env.float("AI_TIMEOUT", default=60.0)
 AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
 AI_SSE_KEEPALIVE = env.float("AI_SSE_KEEPALIVE", default=15.0)
+AI_SSE_FLUSH_INTERVAL = env.float("AI_SSE_FLUSH_INTERVAL", default=0.05)
 AI_OFFLINE_DELAY = env.float("AI_OFFLINE_DELAY", default=0.02)
 AI_MAX_CONCURRENT_STREAMS = env.int("AI_MAX_CONCURRENT_STREAMS", default=3)
 

@@ -30,6 +30,7 @@ def _no_real_upstream(settings: Any) -> None:
     settings.OPENAI_API_KEY = "sk-test-not-a-real-key"
     settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"
     settings.AI_OFFLINE_DELAY = 0
+    settings.AI_SSE_FLUSH_INTERVAL = 0  # no pause between reads: the pacing has its own test
 
 
 @pytest.fixture
@@ -133,6 +134,7 @@ def service_factory(
             "AI_MAX_RETRIES": "0",
             "AI_TIMEOUT": "10",
             "AI_SSE_KEEPALIVE": "15",
+            "AI_SSE_FLUSH_INTERVAL": "0",
             "AI_OFFLINE_DELAY": "0.001",
             "AI_RATE_LIMIT": "10000/min",
             "AI_MAX_CONCURRENT_STREAMS": "0",
@@ -143,8 +145,17 @@ def service_factory(
         port = _free_port()
         log = LOGS / f"server-{port}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=log.open("w"),

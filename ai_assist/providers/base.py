@@ -15,6 +15,14 @@ class ProviderError(Exception):
         self.message = message
         self.reason = reason
 
+    @classmethod
+    def timed_out(cls, seconds: float) -> "ProviderError":
+        return cls(
+            f"The AI service did not answer within {seconds:g} seconds; "
+            "try again, or raise AI_TIMEOUT.",
+            reason=cls.TIMEOUT,
+        )
+
 
 @dataclass(frozen=True)
 class Prompt:

@@ -55,10 +55,16 @@ class OfflineProvider(Provider):
             "total_tokens": 0,
         }
         completion.usage["total_tokens"] = sum(completion.usage.values())
-        for word in words:
-            # Paced like a model, so that the page shows the answer grow.
-            await asyncio.sleep(settings.AI_OFFLINE_DELAY)
-            yield word
+        # Paced like a model on the wire, so that the page shows the answer grow: a word every
+        # AI_OFFLINE_DELAY, and a reader that comes back late gets all that came meanwhile.
+        delay, loop = settings.AI_OFFLINE_DELAY, asyncio.get_running_loop()
+        started, sent = loop.time(), 0
+        while sent < len(words):
+            await asyncio.sleep(started + (sent + 1) * delay - loop.time())
+            due = int((loop.time() - started) / delay) if delay else sent + 1
+            due = min(max(due, sent + 1), len(words))
+            yield "".join(words[sent:due])
+            sent = due
 
 
 def _scope(context: dict[str, Any]) -> tuple[int, list[str]]:

@@ -2,11 +2,11 @@
 
 import asyncio
 import contextlib
-import json
 import weakref
 from collections.abc import AsyncIterator
 
 import httpx2
+import jiter
 import openai
 from django.conf import settings
 
@@ -39,7 +39,9 @@ class OpenAIProvider(Provider):
                 # Local servers (Ollama, vLLM) need no key, but the SDK wants one.
                 api_key=settings.OPENAI_API_KEY or "no-key",
                 base_url=settings.OPENAI_BASE_URL or None,
-                timeout=httpx2.Timeout(settings.AI_TIMEOUT, connect=min(settings.AI_TIMEOUT, 10)),
+                # No read time-out here: aiohttp would re-arm a timer for every packet. The
+                # stream's silence is timed once per wait instead (services.suggestion_events).
+                timeout=httpx2.Timeout(None, connect=min(settings.AI_TIMEOUT, 10)),
                 max_retries=settings.AI_MAX_RETRIES,
                 # The SDK's aiohttp transport: its C parser and pool cost a fraction of the
                 # default's per read, and a relay pays per read.
@@ -91,7 +93,7 @@ class OpenAIProvider(Provider):
                         if payload == b"[DONE]":
                             done = True
                             break
-                        chunk = json.loads(payload)
+                        chunk = jiter.from_json(payload)
                         if "error" in chunk:
                             raise ProviderError(
                                 "The AI service reported an error in the middle of its answer."
@@ -109,11 +111,7 @@ class OpenAIProvider(Provider):
         except openai.APIStatusError as error:
             raise _status_error(error) from None
         except (openai.APITimeoutError, httpx2.TimeoutException):
-            raise ProviderError(
-                f"The AI service did not answer within {settings.AI_TIMEOUT:g} seconds; "
-                "try again, or raise AI_TIMEOUT.",
-                reason=ProviderError.TIMEOUT,
-            ) from None
+            raise ProviderError.timed_out(settings.AI_TIMEOUT) from None
         except openai.APIConnectionError:
             raise ProviderError(
                 "The AI service could not be reached; check OPENAI_BASE_URL and the network."

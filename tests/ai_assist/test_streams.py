@@ -65,6 +65,18 @@ def test_stream_sends_text_then_confidence_then_metadata(service, auth, issue, f
     assert suggestion.time_to_first_token_ms <= suggestion.duration_ms
 
 
+def test_a_fast_upstream_is_paced_into_fewer_events(service_factory, auth, issue, fake):
+    paced = service_factory(AI_SSE_FLUSH_INTERVAL="0.1")
+    fake.configure(delay=0.01)  # a token every 10 ms: ten of them per 100 ms
+    with paced.client() as client:
+        stream = read_stream(client, STREAMS["refine"], {"issueId": "ISSUE-123"}, headers=auth)
+    texts = stream.types.count("text")
+    duration = Suggestion.objects.get().duration_ms / 1000
+    assert texts <= duration / 0.1 + 2  # at most one event per 100 ms
+    assert texts >= 3  # still a stream, not one lump
+    assert stream.text == Suggestion.objects.get().text  # nothing lost in the pacing
+
+
 def no_suggestion_left_streaming() -> bool:
     return not Suggestion.objects.filter(status="streaming").exists()
 
