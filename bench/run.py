@@ -167,6 +167,8 @@ def main() -> None:
     env = harness.service_env(
         database_url=database_url, upstream_port=0, provider=RELAYS[args.relay]
     )
+    if args.relay == "sdk":
+        env["AI_SSE_FLUSH_INTERVAL"] = "0"  # a plain relay sends each chunk as it comes
     with harness.fake_upstream(tokens=args.tokens, delay=args.delay) as fake:
         env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{fake.port}/v1"
         with harness.service(workers=args.workers, env=env) as server:

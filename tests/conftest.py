@@ -23,6 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "var" / "test-logs"
 
 
+def pytest_sessionfinish() -> None:
+    # Django deletes its SQLite test database (settings name it by this pid), not its WAL files.
+    for leftover in (ROOT / "var").glob(f"test-{os.getpid()}.sqlite3-*"):
+        leftover.unlink()
+
+
 @pytest.fixture(autouse=True)
 def _no_real_upstream(settings: Any) -> None:
     """In-process code never reaches a real upstream, whatever a developer's .env holds."""
