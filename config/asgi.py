@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
@@ -25,10 +26,19 @@ class Handler(ASGIHandler):
     streams = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streams")
 
     async def __call__(self, scope: dict, receive: object, send: object) -> None:
-        if scope["type"] == "http" and scope["path"].endswith("-stream"):
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        if scope["path"].endswith("-stream"):
             async with ThreadSensitiveContext(executor=self.streams):
                 return await self.handle(scope, receive, send)
-        return await super().__call__(scope, receive, send)
+        # Any other request keeps a thread of its own, which may wait long (a JSON call waits
+        # for the whole answer); it ends with the request, and so must its connection, which
+        # CONN_MAX_AGE keeps open for the streams' thread.
+        async with ThreadSensitiveContext():
+            try:
+                await self.handle(scope, receive, send)
+            finally:
+                await sync_to_async(connections.close_all)()
 
     async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
         try:
