@@ -4,6 +4,7 @@ import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
@@ -51,11 +52,5 @@ class Handler(ASGIHandler):
             raise
 
 
-def _application() -> Handler:
-    import django
-
-    django.setup(set_prefix=False)
-    return Handler()
-
-
-application = _application()
+django.setup(set_prefix=False)  # as get_asgi_application() does, for our handler
+application = Handler()

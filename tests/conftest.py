@@ -150,18 +150,10 @@ def service_factory(
             return servers[key]
         port = _free_port()
         log = LOGS / f"server-{port}.log"
+        command = [sys.executable, "-m", "uvicorn", "config.asgi:application",
+                   "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]  # fmt: skip
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
+            command,
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=log.open("w"),
