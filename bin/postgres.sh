@@ -11,9 +11,10 @@ fi
 pg_run() {
     if [[ "$(id -u)" = 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
-PG_DIR="$(pwd)/var/postgres-$$"
+# In the temporary directory, not the checkout: the postgres user may not enter the latter
+# (a clone under `mktemp -d` is private to root).
+PG_DIR="$(mktemp -d -t issues-postgres.XXXXXX)"
 PG_PORT="$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-rm -rf "$PG_DIR" && mkdir -p "$PG_DIR"
 [[ "$(id -u)" = 0 ]] && chown postgres: "$PG_DIR"
 pg_run "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null
 # Throwaway data: durability off, for speed; enough connections for the pools of a few
