@@ -43,7 +43,34 @@ def authorize(request: HttpRequest) -> Any:
     return user
 
 
-def _denied(error: exceptions.APIException) -> JsonResponse:
+def _start(request: HttpRequest, kind: str) -> Suggestion:
+    """A stream's sync work, in one hop: authorize, validate, store the new suggestion.
+
+    Raise DRF's APIException for a request that is refused; nothing is stored then.
+    """
+    body = request.body  # first: a session's CSRF check reads the stream, which hides the body
+    user = authorize(request)
+    try:
+        body = json.loads(body)
+    except ValueError:
+        raise exceptions.ParseError("The body must be a JSON object.") from None
+    serializer = AIRequestSerializer(data=body)
+    serializer.is_valid(raise_exception=True)
+    try:
+        return services.suggestion_start(user=user, kind=kind, data=serializer.validated_data)
+    except ValidationError as error:
+        raise exceptions.ValidationError(error.message_dict) from error
+    except services.TooManyStreams as error:
+        raise exceptions.Throttled(
+            wait=error.retry_after,
+            detail="Too many AI calls are running for you; wait for one to end.",
+        ) from error
+
+
+def _refused(error: exceptions.APIException) -> JsonResponse:
+    """Answer a refusal as DRF would: the fields' errors, or a detail, and its headers."""
+    if isinstance(error, exceptions.ValidationError):
+        return JsonResponse(error.detail, status=400, safe=False)
     response = JsonResponse({"detail": error.detail}, status=error.status_code)
     if isinstance(error, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         response.status_code = 401
@@ -54,23 +81,7 @@ def _denied(error: exceptions.APIException) -> JsonResponse:
 
 
 async def _stream(request: HttpRequest, kind: str) -> HttpResponse:
-    body = request.body  # read it first: the CSRF check may parse it, and it stays readable
-    try:
-        user = await sync_to_async(authorize)(request)
-    except exceptions.APIException as error:
-        return _denied(error)
-    try:
-        body = json.loads(body)
-    except ValueError:
-        return JsonResponse({"detail": "The body must be a JSON object."}, status=400)
-    serializer = AIRequestSerializer(data=body)
-    if not serializer.is_valid():
-        return JsonResponse(serializer.errors, status=400)
-    start = asyncio.ensure_future(
-        sync_to_async(services.suggestion_start)(
-            user=user, kind=kind, data=serializer.validated_data
-        )
-    )
+    start = asyncio.ensure_future(sync_to_async(_start)(request, kind))
     try:
         suggestion = await asyncio.shield(start)
     except asyncio.CancelledError:
@@ -78,14 +89,8 @@ async def _stream(request: HttpRequest, kind: str) -> HttpResponse:
         with contextlib.suppress(Exception):
             await sync_to_async(services.suggestion_abandon)(suggestion=await start)
         raise
-    except ValidationError as error:
-        return JsonResponse(error.message_dict, status=400)
-    except services.TooManyStreams as error:
-        response = JsonResponse(
-            {"detail": "Too many AI calls are running for you; wait for one to end."}, status=429
-        )
-        response["Retry-After"] = str(error.retry_after)
-        return response
+    except exceptions.APIException as error:
+        return _refused(error)
     events = services.suggestion_events(suggestion, keepalive=settings.AI_SSE_KEEPALIVE)
     response = SuggestionStream(_encode(events), content_type="text/event-stream")
     response.suggestion = suggestion
