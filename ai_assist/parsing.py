@@ -34,7 +34,7 @@ class ProseSplitter:
             self.block.append(text)
             return ""
         if not self._pending and "`" not in text:
-            self.prose.append(text)
+            self._keep(text)
             return text
         return self._release(self._pending + text)
 
@@ -79,8 +79,15 @@ class ProseSplitter:
             text = text[info_end + 1 :]
         prose = "".join(released)
         if prose:
-            self.prose.append(prose)
+            self._keep(prose)
         return prose
+
+    def _keep(self, prose: str) -> None:
+        self.prose.append(prose)
+        if len(self.prose) >= 16:
+            # One string rather than many small ones, each with its 40-odd bytes of header: a
+            # stream holds its prose to its end.
+            self.prose[:] = ["".join(self.prose)]
 
 
 @dataclass

@@ -61,8 +61,12 @@ TASKS = {
 }
 
 
+# One string per operation, shared by every call (each stream holds its prompt to its end).
+SYSTEMS = {kind: SYSTEM.format(kind=kind, **task) for kind, task in TASKS.items()}
+
+
 def prompt_build(*, kind: str, context: dict[str, Any]) -> Prompt:
-    system = SYSTEM.format(kind=kind, **TASKS[kind])
+    system = SYSTEMS[kind]
     # "<\/" is still JSON, and no text inside the issue can close the <issue> tag.
     issue = json.dumps(context, ensure_ascii=False, indent=1).replace("</", "<\\/")
     return Prompt(

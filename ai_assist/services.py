@@ -203,7 +203,8 @@ class _Pump:
         self._pace = pace
         self._heard_at = time.perf_counter()
         self._pieces: list[str] = []
-        self._ready = asyncio.Event()
+        # A future only while the reader waits (an asyncio.Event would hold a deque, 0.8 KB).
+        self._waiter: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
         self._done = False
         self._task = asyncio.create_task(self._run(source))
@@ -216,7 +217,7 @@ class _Pump:
                     if self.first_at is None:
                         self.first_at = self._heard_at
                     self._pieces.append(piece)
-                    self._ready.set()
+                    self._wake()
                     if self._pace:
                         # Let the next tokens gather in the socket meanwhile: one read and one
                         # event for all of them costs a fraction of one each.
@@ -225,7 +226,11 @@ class _Pump:
             self._error = error
         finally:
             self._done = True
-            self._ready.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def take(self, patience: float | None) -> str | None:
         """Return all text that arrived since the last call, waiting for some if need be.
@@ -238,11 +243,13 @@ class _Pump:
                 if self._error is not None:
                     raise self._error
                 return ""
-            self._ready.clear()
+            self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(self._ready.wait(), patience)
+                await asyncio.wait_for(self._waiter, patience)
             except TimeoutError:
                 return None
+            finally:
+                self._waiter = None
         text = "".join(self._pieces)
         self._pieces.clear()
         return text

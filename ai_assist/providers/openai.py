@@ -83,29 +83,9 @@ class OpenAIProvider(Provider):
                 async for data in response.aiter_bytes():
                     if done:
                         continue  # read the body to its end, so that the connection is reused
-                    lines = (buffer + data).split(b"\n")
-                    buffer = lines.pop()
-                    text = []
-                    for line in lines:
-                        if not line.startswith(b"data:"):
-                            continue  # blank separators, comments, event names
-                        payload = line[5:].strip()
-                        if payload == b"[DONE]":
-                            done = True
-                            break
-                        chunk = jiter.from_json(payload)
-                        if "error" in chunk:
-                            raise ProviderError(
-                                "The AI service reported an error in the middle of its answer."
-                            )
-                        for choice in chunk.get("choices") or ():
-                            if content := (choice.get("delta") or {}).get("content"):
-                                text.append(content)
-                        if usage := chunk.get("usage"):
-                            completion.usage = usage
-                        completion.model = chunk.get("model") or completion.model
+                    buffer, text, done = _read_events(buffer + data, completion)
                     if text:
-                        yield "".join(text)
+                        yield text
             if not done:
                 raise ProviderError("The AI service's answer was cut off before it ended.")
         except openai.APIStatusError as error:
@@ -120,6 +100,34 @@ class OpenAIProvider(Provider):
             raise ProviderError("The AI service's answer was cut off before it ended.") from None
         except (ValueError, AttributeError, TypeError):
             raise ProviderError("The AI service sent an answer that could not be read.") from None
+
+
+def _read_events(data: bytes, completion: Completion) -> tuple[bytes, str, bool]:
+    """Read the complete `data:` lines of `data`: return the incomplete last line, their text,
+    and whether the answer's `[DONE]` came; take the model and usage into `completion`.
+
+    A function of its own so that a read's lines and parsed chunks are freed before the stream
+    yields: the stream's frame would otherwise hold them until the next read, in every stream.
+    """
+    lines = data.split(b"\n")
+    rest = lines.pop()
+    text = []
+    for line in lines:
+        if not line.startswith(b"data:"):
+            continue  # blank separators, comments, event names
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return rest, "".join(text), True
+        chunk = jiter.from_json(payload)
+        if "error" in chunk:
+            raise ProviderError("The AI service reported an error in the middle of its answer.")
+        for choice in chunk.get("choices") or ():
+            if content := (choice.get("delta") or {}).get("content"):
+                text.append(content)
+        if usage := chunk.get("usage"):
+            completion.usage = usage
+        completion.model = chunk.get("model") or completion.model
+    return rest, "".join(text), False
 
 
 def _status_error(error: openai.APIStatusError) -> ProviderError:
