@@ -172,6 +172,24 @@ class SuggestionRejectApi(APIView):
         return Response(SuggestionOutputSerializer(suggestion).data)
 
 
+def start_suggestion(*, user: Any, kind: str, data: Any) -> Suggestion:
+    """Validate an AI request and store its suggestion, for the streams and the JSON endpoints.
+
+    Raise DRF's APIException for a request that is refused; nothing is stored then.
+    """
+    serializer = AIRequestSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    try:
+        return services.suggestion_start(user=user, kind=kind, data=serializer.validated_data)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError(error.message_dict) from error
+    except services.TooManyStreams as error:
+        raise exceptions.Throttled(
+            wait=error.retry_after,
+            detail="Too many AI calls are running for you; wait for one to end.",
+        ) from error
+
+
 class _OperationApi(APIView):
     """Run one AI operation to its end and answer with JSON (the streams' legacy twins)."""
 
@@ -179,19 +197,7 @@ class _OperationApi(APIView):
     throttle_classes = [AIRateThrottle]
 
     def post(self, request: Request) -> Response:
-        serializer = AIRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            suggestion = services.suggestion_start(
-                user=request.user, kind=self.kind, data=serializer.validated_data
-            )
-        except DjangoValidationError as error:
-            raise serializers.ValidationError(error.message_dict) from error
-        except services.TooManyStreams as error:
-            raise exceptions.Throttled(
-                wait=error.retry_after,
-                detail="Too many AI calls are running for you; wait for one to end.",
-            ) from error
+        suggestion = start_suggestion(user=request.user, kind=self.kind, data=request.data)
         try:
             answer = services.suggestion_answer(suggestion=suggestion)
         except ProviderError as error:

@@ -9,7 +9,6 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -18,9 +17,9 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from ai_assist import services, sse
+from ai_assist.apis import start_suggestion
 from ai_assist.limits import AIRateThrottle
 from ai_assist.models import Suggestion
-from ai_assist.serializers import AIRequestSerializer
 
 
 def authorize(request: HttpRequest) -> Any:
@@ -54,17 +53,7 @@ def _start(request: HttpRequest, kind: str) -> Suggestion:
         body = json.loads(body)
     except ValueError:
         raise exceptions.ParseError("The body must be a JSON object.") from None
-    serializer = AIRequestSerializer(data=body)
-    serializer.is_valid(raise_exception=True)
-    try:
-        return services.suggestion_start(user=user, kind=kind, data=serializer.validated_data)
-    except ValidationError as error:
-        raise exceptions.ValidationError(error.message_dict) from error
-    except services.TooManyStreams as error:
-        raise exceptions.Throttled(
-            wait=error.retry_after,
-            detail="Too many AI calls are running for you; wait for one to end.",
-        ) from error
+    return start_suggestion(user=user, kind=kind, data=body)
 
 
 def _refused(error: exceptions.APIException) -> JsonResponse:
