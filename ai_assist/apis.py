@@ -17,7 +17,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ai_assist import schema, selectors, services
-from ai_assist.limits import AIRateThrottle
 from ai_assist.models import Suggestion
 from ai_assist.providers import ProviderError
 from ai_assist.serializers import AIRequestSerializer
@@ -183,18 +182,14 @@ def start_suggestion(*, user: Any, kind: str, data: Any) -> Suggestion:
         return services.suggestion_start(user=user, kind=kind, data=serializer.validated_data)
     except DjangoValidationError as error:
         raise serializers.ValidationError(error.message_dict) from error
-    except services.TooManyStreams as error:
-        raise exceptions.Throttled(
-            wait=error.retry_after,
-            detail="Too many AI calls are running for you; wait for one to end.",
-        ) from error
+    except services.TooManyCalls as error:
+        raise exceptions.Throttled(wait=error.retry_after, detail=error.message) from error
 
 
 class _OperationApi(APIView):
     """Run one AI operation to its end and answer with JSON (the streams' legacy twins)."""
 
     kind: str
-    throttle_classes = [AIRateThrottle]
 
     def post(self, request: Request) -> Response:
         suggestion = start_suggestion(user=request.user, kind=self.kind, data=request.data)

@@ -73,7 +73,8 @@ class Suggestion(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["user", "status"])]
+        # The limits count a user's recent calls (services.user_check_limits).
+        indexes = [models.Index(fields=["user", "created_at"])]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_kind_display()} of {self.issue_key} ({self.status})"

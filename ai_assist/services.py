@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ai_assist import selectors
@@ -29,10 +31,13 @@ logger = logging.getLogger("ai_assist")
 OVERRIDES = {"issueType": "type", "currentDescription": "description", "priority": "priority"}
 
 
-class TooManyStreams(Exception):
-    """The user already has as many AI calls running as they may."""
+class TooManyCalls(Exception):
+    """The user is at a limit: too many AI calls lately, or running at once."""
 
-    retry_after = 5
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,13 @@ def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestio
     """Look up the issue's context and store a new suggestion, `streaming` from now on.
 
     Raise ValidationError (nothing stored) when an unknown issue comes without its type and
-    description, and TooManyStreams when the user is at their cap of concurrent calls.
+    description, and TooManyCalls when the user is at a limit (user_check_limits).
     """
     key = data["issueId"]
-    issue = Issue.objects.select_related("parent").filter(key=key).first()
+    try:  # get(): first() would order the rows, which costs more than the query itself
+        issue = Issue.objects.select_related("parent").get(key=key)
+    except Issue.DoesNotExist:
+        issue = None
     if issue is None:
         missing = {
             name: f"Required, since no issue {key} is stored."
@@ -63,9 +71,7 @@ def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestio
         }
         if missing:
             raise ValidationError(missing)
-    cap = settings.AI_MAX_CONCURRENT_STREAMS
-    if cap and user_open_streams(user=user) >= cap:
-        raise TooManyStreams
+    user_check_limits(user=user)
     overrides = {OVERRIDES[name]: data.get(name) for name in OVERRIDES}
     provider = get_provider()
     return Suggestion.objects.create(
@@ -87,13 +93,50 @@ def suggestion_abandon(*, suggestion: Suggestion) -> None:
     )
 
 
-def user_open_streams(*, user: Any) -> int:
+def user_check_limits(*, user: Any) -> None:
+    """Raise TooManyCalls when the user made AI_RATE_LIMIT calls in its period, or has
+    AI_MAX_CONCURRENT_STREAMS calls running. Both count the user's stored suggestions (one per
+    call), so they hold across workers and servers.
+    """
+    allowed, period = _rate(settings.AI_RATE_LIMIT)
+    cap = settings.AI_MAX_CONCURRENT_STREAMS
+    now = timezone.now()
+    window_start = now - timedelta(seconds=period)
     # A call can last no longer than the upstream's time-out allows; older `streaming` rows are
     # from a server that died, and must not hold the user back for ever.
-    since = timezone.now() - timedelta(seconds=max(settings.AI_TIMEOUT * 3, 300))
-    return Suggestion.objects.filter(
-        user=user, status=Suggestion.Status.STREAMING, created_at__gte=since
-    ).count()
+    running_since = now - timedelta(seconds=max(settings.AI_TIMEOUT * 3, 300))
+    # At most about AI_RATE_LIMIT + AI_MAX_CONCURRENT_STREAMS rows: fetching them costs less
+    # than building a query that counts them.
+    recent = Suggestion.objects.filter(
+        Q(created_at__gte=window_start)
+        | Q(status=Suggestion.Status.STREAMING, created_at__gte=running_since),
+        user=user,
+    )
+    calls, running = [], 0
+    for created_at, status in recent.order_by().values_list("created_at", "status"):
+        if created_at >= window_start:
+            calls.append(created_at)
+        running += status == Suggestion.Status.STREAMING and created_at >= running_since
+    if len(calls) >= allowed:
+        wait = min(calls) + timedelta(seconds=period) - now
+        raise TooManyCalls(
+            f"You made {allowed} AI calls in the last {_PERIOD_NAMES[period]}; wait a little.",
+            retry_after=max(1, math.ceil(wait.total_seconds())),
+        )
+    if cap and running >= cap:
+        raise TooManyCalls(
+            "Too many AI calls are running for you; wait for one to end.", retry_after=5
+        )
+
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+
+
+def _rate(rate: str) -> tuple[int, int]:
+    """Read a rate as DRF writes it: "60/min" is 60 calls in 60 seconds."""
+    calls, period = rate.split("/")
+    return int(calls), _PERIODS[period[0]]
 
 
 async def suggestion_events(

@@ -173,7 +173,6 @@ def database_prepare(database_url: str, *, users: int) -> list[str]:
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SECRET_KEY": "bench-only-secret"}
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([*manage, "createcachetable"], cwd=ROOT, env=env, check=True)
     script = (
         "import json\n"
         "from django.contrib.auth.models import User\n"

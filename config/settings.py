@@ -32,15 +32,16 @@ INSTALLED_APPS = [
 ]
 
 # No GZipMiddleware: it buffers event streams, and the streams must flow as they are written.
+# Django's own, whose header work runs on the event loop under ASGI (config/middleware.py).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "config.middleware.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.SessionMiddleware",
+    "config.middleware.CommonMiddleware",
+    "config.middleware.CsrfViewMiddleware",
+    "config.middleware.AuthenticationMiddleware",
+    "config.middleware.MessageMiddleware",
+    "config.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -86,9 +87,6 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# A cache shared by every server process (throttling must hold across workers).
-CACHES = {"default": env.cache("CACHE_URL", default="dbcache://django_cache")}
-
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -117,7 +115,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"ai": env("AI_RATE_LIMIT", default="60/min")},
 }
 
 SPECTACULAR_SETTINGS = {
@@ -152,6 +149,7 @@ AI_SSE_KEEPALIVE = env.float("AI_SSE_KEEPALIVE", default=15.0)
 AI_SSE_FLUSH_INTERVAL = env.float("AI_SSE_FLUSH_INTERVAL", default=0.05)
 AI_OFFLINE_DELAY = env.float("AI_OFFLINE_DELAY", default=0.02)
 AI_MAX_CONCURRENT_STREAMS = env.int("AI_MAX_CONCURRENT_STREAMS", default=3)
+AI_RATE_LIMIT = env("AI_RATE_LIMIT", default="60/min")  # calls per user: DRF's s, min, hour, day
 
 LOGGING = {
     "version": 1,

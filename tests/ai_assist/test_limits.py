@@ -3,11 +3,12 @@
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from django.core.cache import cache
+from django.utils import timezone
 from model_bakery import baker
 from rest_framework.authtoken.models import Token
 
@@ -23,7 +24,6 @@ SLOW = BODY | {"currentDescription": "Log in. [[fake:delay=0.02]] [[fake:tokens=
 
 @pytest.fixture(autouse=True)
 def issue(fake: Any) -> Any:
-    cache.clear()  # the shared cache (a database table) outlives the rows of earlier tests
     return baker.make("issues.Issue", key="ISSUE-123", title="Add login", description="Log in.")
 
 
@@ -78,6 +78,23 @@ def test_the_rate_holds_across_server_processes(service_factory, auth, other_aut
 
     # The limit is each user's own.
     assert call(second, "/api/ai/refine-description", other_auth).status_code == 200
+
+
+def test_the_rate_counts_only_the_calls_of_its_period(service_factory, auth, user):
+    server = service_factory(AI_RATE_LIMIT="2/min")
+    now = timezone.now()
+    for age in (61, 3600):  # calls before the last minute
+        made = baker.make(Suggestion, user=user, status="completed")
+        Suggestion.objects.filter(pk=made.pk).update(created_at=now - timedelta(seconds=age))
+    assert call(server, "/api/ai/estimate-points", auth).status_code == 200
+
+    made = baker.make(Suggestion, user=user, status="completed")  # 40 s ago: 20 s to go
+    Suggestion.objects.filter(pk=made.pk).update(created_at=now - timedelta(seconds=40))
+    response = call(server, "/api/ai/estimate-points-stream", auth)
+    assert refused(response)
+    assert 15 <= int(response.headers["retry-after"]) <= 21
+    assert "2 AI calls in the last minute" in response.json()["detail"]
+    assert Suggestion.objects.count() == 4
 
 
 def wait_until_no_stream_runs(seconds: float = 10) -> None:
