@@ -46,6 +46,9 @@ def test_stream_sends_text_then_confidence_then_metadata(service, auth, issue, f
     assert stream.headers["content-type"].startswith("text/event-stream")
     assert stream.headers["cache-control"] == "no-cache"
     assert stream.headers["x-accel-buffering"] == "no"
+    # Django's middleware ran on the way out (on the event loop: config/middleware.py).
+    assert stream.headers["x-content-type-options"] == "nosniff"
+    assert stream.headers["x-frame-options"] == "DENY"
     assert stream.types[-2:] == ["confidence", "metadata"]
     assert set(stream.types[:-2]) == {"text"}
     assert len(stream.types) > 10  # word by word, not one lump
