@@ -111,7 +111,9 @@ class Process:
         return self.process.pid
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str] | None = None) -> Process:
+def _spawn(
+    name: str, args: list[str], env: dict[str, str] | None = None, cpus: set[int] | None = None
+) -> Process:
     VAR.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = VAR / f"{name}.log"
@@ -122,15 +124,18 @@ def _spawn(name: str, args: list[str], env: dict[str, str] | None = None) -> Pro
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,  # stopped as a group, workers included
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     wait_for_port(port, process, log)
     return Process(process, port, log)
 
 
 @contextlib.contextmanager
-def running(name: str, args: list[str], env: dict[str, str] | None = None) -> Iterator[Process]:
-    """Run a server process for the block; stop it (and its children) afterwards."""
-    proc = _spawn(name, args, env)
+def running(
+    name: str, args: list[str], env: dict[str, str] | None = None, cpus: set[int] | None = None
+) -> Iterator[Process]:
+    """Run a server process for the block (on `cpus`, if given); stop it (and its children)."""
+    proc = _spawn(name, args, env, cpus)
     try:
         yield proc
     finally:
@@ -162,10 +167,23 @@ def service_env(*, database_url: str, upstream_port: int, provider: str) -> dict
     }
 
 
+# One worker gets a core of its own, and the load (this process, the fake upstream it starts)
+# the others: the server's CPU time is then its own work, not the cost of sharing a core with
+# them, and runs agree within a few per cent where they were 15% apart.
+CPUS = sorted(os.sched_getaffinity(0))
+
+
+def keep_load_off_the_server_core(workers: int) -> None:
+    """Call before the fake upstream starts, so that it inherits the load's cores."""
+    if workers == 1 and len(CPUS) > 1:
+        os.sched_setaffinity(0, CPUS[1:])
+
+
 def service(*, workers: int, env: dict[str, str]) -> contextlib.AbstractContextManager[Process]:
     args = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
     args += ["--port", "{port}", "--workers", str(workers), "--backlog", "4096"]
-    return running("server", [*args, "--no-access-log"], env)
+    cpus = {CPUS[0]} if workers == 1 and len(CPUS) > 1 else None
+    return running("server", [*args, "--no-access-log"], env, cpus)
 
 
 def database_prepare(database_url: str, *, users: int) -> list[str]:

@@ -169,6 +169,7 @@ def main() -> None:
     )
     if args.relay == "sdk":
         env["AI_SSE_FLUSH_INTERVAL"] = "0"  # a plain relay sends each chunk as it comes
+    harness.keep_load_off_the_server_core(args.workers)
     with harness.fake_upstream(tokens=args.tokens, delay=args.delay) as fake:
         env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{fake.port}/v1"
         with harness.service(workers=args.workers, env=env) as server:

@@ -138,6 +138,7 @@ def main() -> None:
     tokens = harness.database_prepare(database_url, users=args.users)
     warm_up = plan(2 * args.concurrency, seed=args.seed + 1)
     calls = [Call(c.number + len(warm_up), c.kind, c.fault) for c in plan(args.streams)]
+    harness.keep_load_off_the_server_core(args.workers)
     with harness.fake_upstream(tokens=args.tokens, delay=args.delay) as fake:
         env = harness.service_env(
             database_url=database_url, upstream_port=fake.port, provider="openai"
