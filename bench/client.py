@@ -55,6 +55,7 @@ class _Stream(asyncio.Protocol):
         *,
         first_marker: bytes,
         leave_after: int | None,
+        leave_at_first_text: bool,
         keep_text: bool,
     ) -> None:
         self.request = request
@@ -62,6 +63,7 @@ class _Stream(asyncio.Protocol):
         self.done = done
         self.first_marker = first_marker
         self.leave_after = leave_after
+        self.leave_at_first_text = leave_at_first_text
         self.keep_text = keep_text
         self.parser = httptools.HttpResponseParser(self)
         self.buffer = b""
@@ -105,7 +107,9 @@ class _Stream(asyncio.Protocol):
         if self.last is not None and outcome.first_text is not None:
             outcome.gaps.append(now - self.last)
         self.last = now
-        if self.leave_after is not None and outcome.events >= self.leave_after:
+        if (self.leave_after is not None and outcome.events >= self.leave_after) or (
+            self.leave_at_first_text and outcome.first_text is not None
+        ):
             if outcome.final is None:
                 outcome.left = True
             self.transport.close()  # type: ignore[union-attr]
@@ -142,10 +146,12 @@ async def stream(
     *,
     first_marker: bytes = SERVICE_TEXT,
     leave_after: int | None = None,
+    leave_at_first_text: bool = False,
     keep_text: bool = False,
     timeout: float = 120,
 ) -> Outcome:
-    """Send one request to 127.0.0.1:`port` and read its event stream to the end."""
+    """Send one request to 127.0.0.1:`port` and read its event stream to the end (or leave
+    after `leave_after` events, or at the first text)."""
     loop = asyncio.get_running_loop()
     outcome = Outcome(started=time.perf_counter())
     done = loop.create_future()
@@ -158,6 +164,7 @@ async def stream(
                 done,
                 first_marker=first_marker,
                 leave_after=leave_after,
+                leave_at_first_text=leave_at_first_text,
                 keep_text=keep_text,
             ),
             "127.0.0.1",

@@ -74,18 +74,24 @@ def peak_open(outcomes: list[client.Outcome]) -> int:
 
 
 async def probe_ttft(args: argparse.Namespace, server: int, upstream: int, tokens: list[str]):
-    """Time to first text at one stream: the upstream directly, then through the service."""
-    marker = "[[fake:delay=0]]"  # the first chunk is not delayed; the rest need not be either
+    """Time to first text at one stream: the upstream directly, then through the service.
+
+    The upstream paces its chunks as in the load (a model's first token comes alone), and each
+    probe leaves at its first text: the rest of the answer is not what is measured.
+    """
     direct, relayed = [], []
     for i in range(args.probes):
         o = await client.stream(
-            upstream, upstream_request(i, marker), first_marker=client.UPSTREAM_TEXT
+            upstream,
+            upstream_request(i),
+            first_marker=client.UPSTREAM_TEXT,
+            leave_at_first_text=True,
         )
         direct.append(o.ttft)
-        o = await client.stream(server, service_request(i, tokens, marker)[1])
+        o = await client.stream(server, service_request(i, tokens)[1], leave_at_first_text=True)
         relayed.append(o.ttft)
-        last_id = o.final["value"]["suggestionId"] if o.final else 0
-    return statistics.median(direct), statistics.median(relayed), last_id
+        await asyncio.sleep(0.05)  # the service ends the stream its client left
+    return statistics.median(direct), statistics.median(relayed)
 
 
 async def load(port: int, requests: list[bytes], marker: bytes) -> list[client.Outcome]:
@@ -107,11 +113,14 @@ def summary(outcomes: list[client.Outcome]) -> dict[str, Any]:
     }
 
 
-async def bench(args: argparse.Namespace, server: harness.Process, upstream: int, tokens):
+async def bench(
+    args: argparse.Namespace, server: harness.Process, upstream: int, tokens, database_url: str
+):
     # Warm up every worker: imports, the SDK's client and connection pool, database connections.
     warm = [service_request(i, tokens, "[[fake:delay=0]]")[1] for i in range(20 * args.workers)]
     await load(server.port, warm, client.SERVICE_TEXT)
-    direct_ttft, relayed_ttft, last_probe = await probe_ttft(args, server.port, upstream, tokens)
+    direct_ttft, relayed_ttft = await probe_ttft(args, server.port, upstream, tokens)
+    last_probe = max(row["id"] for row in harness.suggestions(database_url))  # before the load
 
     direct = await load(
         upstream,
@@ -173,7 +182,7 @@ def main() -> None:
     with harness.fake_upstream(tokens=args.tokens, delay=args.delay) as fake:
         env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{fake.port}/v1"
         with harness.service(workers=args.workers, env=env) as server:
-            result = uvloop.run(bench(args, server, fake.port, tokens))
+            result = uvloop.run(bench(args, server, fake.port, tokens, database_url))
     stored = Counter(
         row["status"] for row in harness.suggestions(database_url, after=result["last_probe"])
     )
