@@ -9,12 +9,27 @@ from importlib import import_module
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 from django.db import connections
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+class Request(ASGIRequest):
+    def close(self) -> None:
+        """Drop all that the request holds once its response is sent and closed.
+
+        Django's handler leaves each request in reference cycles (a class it defines per
+        request, and the exception that ends its task group, whose traceback keeps the
+        handler's frame with the request and the response): only a full garbage collection
+        frees them, and a server under load piles up thousands of requests' sessions, users
+        and bodies before one runs. Emptied, a request holds next to nothing.
+        """
+        if self.__dict__:  # not closed yet
+            super().close()
+            self.__dict__.clear()
 
 
 class Handler(ASGIHandler):
@@ -28,6 +43,7 @@ class Handler(ASGIHandler):
     """
 
     streams = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streams")
+    request_class = Request
 
     async def __call__(self, scope: dict, receive: object, send: object) -> None:
         if scope["type"] != "http":
