@@ -97,6 +97,19 @@ def test_the_rate_counts_only_the_calls_of_its_period(service_factory, auth, use
     assert Suggestion.objects.count() == 4
 
 
+def test_a_call_left_streaming_by_a_dead_server_stops_counting(service_factory, auth, user):
+    server = service_factory(AI_MAX_CONCURRENT_STREAMS="1")  # AI_TIMEOUT 10 s: 300 s counts
+    orphan = baker.make(Suggestion, user=user, status="streaming")
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    Suggestion.objects.filter(pk=orphan.pk).update(created_at=ten_minutes_ago)
+    assert call(server, "/api/ai/estimate-points", auth).status_code == 200
+
+    running = baker.make(Suggestion, user=user, status="streaming")  # just now: it counts
+    assert refused(call(server, "/api/ai/estimate-points-stream", auth))
+    assert Suggestion.objects.count() == 3
+    assert Suggestion.objects.get(pk=running.pk).status == "streaming"  # left as it is
+
+
 def wait_until_no_stream_runs(seconds: float = 10) -> None:
     deadline = time.monotonic() + seconds
     while Suggestion.objects.filter(status="streaming").exists():
