@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -98,7 +99,7 @@ def user_check_limits(*, user: Any) -> None:
     AI_MAX_CONCURRENT_STREAMS calls running. Both count the user's stored suggestions (one per
     call), so they hold across workers and servers.
     """
-    allowed, period = _rate(settings.AI_RATE_LIMIT)
+    allowed, period, period_name = rate_limit()
     cap = settings.AI_MAX_CONCURRENT_STREAMS
     now = timezone.now()
     window_start = now - timedelta(seconds=period)
@@ -120,7 +121,7 @@ def user_check_limits(*, user: Any) -> None:
     if len(calls) >= allowed:
         wait = min(calls) + timedelta(seconds=period) - now
         raise TooManyCalls(
-            f"You made {allowed} AI calls in the last {_PERIOD_NAMES[period]}; wait a little.",
+            f"You made {allowed} AI calls in the last {period_name}; wait a little.",
             retry_after=max(1, math.ceil(wait.total_seconds())),
         )
     if cap and running >= cap:
@@ -129,14 +130,21 @@ def user_check_limits(*, user: Any) -> None:
         )
 
 
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+_PERIODS = {"s": (1, "second"), "m": (60, "minute"), "h": (3600, "hour"), "d": (86400, "day")}
 
 
-def _rate(rate: str) -> tuple[int, int]:
-    """Read a rate as DRF writes it: "60/min" is 60 calls in 60 seconds."""
-    calls, period = rate.split("/")
-    return int(calls), _PERIODS[period[0]]
+def rate_limit() -> tuple[int, int, str]:
+    """Read AI_RATE_LIMIT as DRF writes it ("60/min": 60 calls a minute): the calls, the
+    period's seconds and its name. Raise ImproperlyConfigured for anything else.
+    """
+    match = re.fullmatch(r"([0-9]+)/([smhd])[a-z]*", settings.AI_RATE_LIMIT)
+    if match is None:
+        raise ImproperlyConfigured(
+            f"AI_RATE_LIMIT={settings.AI_RATE_LIMIT!r} is not a rate: write it like 60/min "
+            "(s, min, hour, day)."
+        )
+    seconds, name = _PERIODS[match[2]]
+    return int(match[1]), seconds, name
 
 
 async def suggestion_events(
