@@ -6,10 +6,12 @@ import time
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client as DjangoClient
 from django.utils.crypto import get_random_string
 from httpx_sse import connect_sse
 from model_bakery import baker
+from rest_framework.authtoken.models import Token
 
 from ai_assist.models import Suggestion
 from issues.models import Issue
@@ -309,6 +311,20 @@ def test_no_authentication_gets_json_not_a_stream(service, kind):
         assert response.status_code == 401
         assert response.headers["content-type"] == "application/json"
         assert "detail" in response.json()
+    assert bad_token.json()["detail"] == "Invalid token."
+
+
+def test_the_token_of_an_inactive_user_is_refused(service, issue):
+    token = Token.objects.create(user=baker.make(User, username="gone", is_active=False))
+    with service.client() as client:
+        response = client.post(
+            STREAMS["estimate"],
+            json={"issueId": "ISSUE-123"},
+            headers={"Authorization": f"Token {token.key}"},
+        )
+    assert response.status_code == 401
+    assert response.json() == {"detail": "User inactive or deleted."}
+    assert not Suggestion.objects.exists()
 
 
 def test_a_session_needs_its_csrf_token(service, user, issue):
