@@ -42,6 +42,7 @@ import socket
 import sys
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, NamedTuple, Self
@@ -194,6 +195,7 @@ class FakeConfig:
     first_token_delay: float = 0.0
     fault: str | None = None
     retry_after: int = 1
+    gzip: bool = False  # a streamed answer sent gzip-encoded, as some proxies do
 
     def merged(self, **fields: Any) -> Self:
         """A copy with `fields` applied (strings are coerced); ValueError if one is invalid."""
@@ -220,6 +222,8 @@ def _coerce(name: str, value: Any) -> Any:
             return seconds
         if name == "retry_after":
             return int(value)
+        if name == "gzip":
+            return str(value).lower() in ("1", "true")
         if name == "fault":
             if value in (None, "", "none"):
                 return None
@@ -427,6 +431,22 @@ def _bearer_key(scope: Scope) -> str | None:
     return None
 
 
+def _gzipped(send: Send) -> Send:
+    """Send a response gzip-encoded, each body message flushed so that it still streams."""
+    compressor = zlib.compressobj(wbits=31)  # 31: the gzip container
+
+    async def send_gzipped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = message | {"headers": [*message["headers"], (b"content-encoding", b"gzip")]}
+        elif message["type"] == "http.response.body":
+            flush = zlib.Z_SYNC_FLUSH if message.get("more_body") else zlib.Z_FINISH
+            body = compressor.compress(message.get("body", b"")) + compressor.flush(flush)
+            message = message | {"body": body}
+        await send(message)
+
+    return send_gzipped
+
+
 def _more(body: bytes) -> Message:
     # One ASGI body message per SSE chunk, so each reaches the client as it is produced.
     return {"type": "http.response.body", "body": body, "more_body": True}
@@ -593,6 +613,8 @@ class FakeOpenAIApp:
         if body.get("stream"):
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            if config.gzip:
+                send = _gzipped(send)
             await self._stream(receive, send, config, reply, model, n, prompt_tokens, include_usage)
         else:
             await self._complete(receive, send, config, reply, model, n, prompt_tokens)
@@ -826,7 +848,7 @@ class FakeOpenAI:
         self.stop()
 
     def configure(self, **fields: Any) -> FakeConfig:
-        """Merge fields (reply, tokens, delay, first_token_delay, fault, retry_after) in."""
+        """Merge fields (reply, tokens, delay, first_token_delay, fault, retry_after, gzip) in."""
         return self.state.configure(**fields)
 
     def reset(self) -> None:

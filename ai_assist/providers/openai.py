@@ -97,9 +97,13 @@ class OpenAIProvider(Provider):
                 },
             )
             async with contextlib.aclosing(response):
+                # An answer sent without a content-encoding (as SSE is) is read straight from
+                # its transport: httpx2's decoding would add two generator steps to every read.
+                encoded = "content-encoding" in response.headers
+                reads = response.aiter_bytes() if encoded else response.stream
                 buffer = b""
                 done = False
-                async for data in response.aiter_bytes():
+                async for data in reads:
                     if done:
                         continue  # read the body to its end, so that the connection is reused
                     buffer, text, done = _read_events(buffer + data, completion)

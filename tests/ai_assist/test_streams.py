@@ -82,6 +82,16 @@ def test_a_fast_upstream_is_paced_into_fewer_events(service_factory, auth, issue
     assert stream.text == Suggestion.objects.get().text  # nothing lost in the pacing
 
 
+def test_a_gzip_encoded_answer_streams_as_a_plain_one(service, auth, issue, fake):
+    with service.client() as client:
+        plain = read_stream(client, STREAMS["refine"], {"issueId": "ISSUE-123"}, headers=auth)
+        fake.configure(gzip=True)
+        gzipped = read_stream(client, STREAMS["refine"], {"issueId": "ISSUE-123"}, headers=auth)
+    assert gzipped.types[-1] == "metadata"
+    assert gzipped.text == plain.text
+    assert gzipped.value("confidence") == plain.value("confidence")
+
+
 def no_suggestion_left_streaming() -> bool:
     return not Suggestion.objects.filter(status="streaming").exists()
 
