@@ -165,20 +165,37 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--probes", type=int, default=20, help="1-stream TTFT samples")
     parser.add_argument("--profile", metavar="FILE", help="py-spy's collapsed stacks of the load")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the SDK relay's run after ours"
+    )
     args = parser.parse_args()
 
     harness.raise_open_files()
-    if args.db == "postgres":
-        database_url = harness.postgres_fresh(os.environ["DATABASE_URL"], "bench")
-    else:
-        database_url = harness.sqlite_url("bench")
-    tokens = harness.database_prepare(database_url, users=args.users)
-    env = harness.service_env(
-        database_url=database_url, upstream_port=0, provider=RELAYS[args.relay]
-    )
-    if args.relay == "sdk":
-        env["AI_SSE_FLUSH_INTERVAL"] = "0"  # a plain relay sends each chunk as it comes
     harness.keep_load_off_the_server_core(args.workers)
+    ours = run(args, args.relay)
+    if args.relay == "sdk" or args.no_baseline:
+        return
+    baseline = run(args, "sdk")
+    print(
+        "against the baseline, measured in this run:\n"
+        f"  CPU per relayed chunk         {ours['cpu_per_chunk'] / baseline['cpu_per_chunk']:8.0%}"
+        f"   ({ours['cpu_per_chunk']:.1f} µs against {baseline['cpu_per_chunk']:.1f} µs)\n"
+        f"  memory per open stream        {ours['kb_per_open'] / baseline['kb_per_open']:8.0%}"
+        f"   ({ours['kb_per_open']:.1f} KB against {baseline['kb_per_open']:.1f} KB)",
+        flush=True,
+    )
+
+
+def run(args: argparse.Namespace, relay: str) -> dict[str, Any]:
+    """Run the benchmark once with `relay`, on a fresh database; print and return its figures."""
+    if args.db == "postgres":
+        database_url = harness.postgres_fresh(os.environ["DATABASE_URL"], f"bench_{relay}")
+    else:
+        database_url = harness.sqlite_url(f"bench-{relay}")
+    tokens = harness.database_prepare(database_url, users=args.users)
+    env = harness.service_env(database_url=database_url, upstream_port=0, provider=RELAYS[relay])
+    if relay == "sdk":
+        env["AI_SSE_FLUSH_INTERVAL"] = "0"  # a plain relay sends each chunk as it comes
     with harness.fake_upstream(tokens=args.tokens, delay=args.delay) as fake:
         env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{fake.port}/v1"
         with harness.service(workers=args.workers, env=env) as server:
@@ -186,16 +203,18 @@ def main() -> None:
     stored = Counter(
         row["status"] for row in harness.suggestions(database_url, after=result["last_probe"])
     )
-    report(args, result, stored)
+    return report(args, relay, result, stored)
 
 
-def report(args: argparse.Namespace, r: dict[str, Any], stored: Counter) -> None:
+def report(args: argparse.Namespace, relay: str, r: dict[str, Any], stored: Counter) -> dict:
     relayed, direct, probe = r["relayed"], r["direct"], r["probe"]
     grown = r["rss_peak"] - r["rss_before"]
+    r["cpu_per_chunk"] = r["cpu_s"] / max(r["chunks"], 1) * 1e6
+    r["kb_per_open"] = grown / 2**10 / max(r["peak_open"], 1)
     lines = [
-        f"relay={args.relay} db={args.db} workers={args.workers} streams={args.streams} "
+        f"relay={relay} db={args.db} workers={args.workers} streams={args.streams} "
         f"tokens={args.tokens} delay={args.delay}s",
-        f"  server CPU per relayed chunk  {r['cpu_s'] / max(r['chunks'], 1) * 1e6:8.1f} µs"
+        f"  server CPU per relayed chunk  {r['cpu_per_chunk']:8.1f} µs"
         f"   ({r['cpu_s']:.2f} s for {r['chunks']} upstream content chunks, JSON block's included;"
         f" client {r['client_cpu_s']:.2f} s)",
         f"  time to first text, 1 stream  {probe['relayed_ms']:8.2f} ms"
@@ -213,12 +232,13 @@ def report(args: argparse.Namespace, r: dict[str, Any], stored: Counter) -> None
         f" (direct {direct['duration_s']:.1f} s)",
         f"  suggestions stored            {dict(sorted(stored.items()))}",
         f"  server memory                 {r['rss_peak'] / 2**20:8.1f} MB peak"
-        f"   ({r['rss_before'] / 2**20:.1f} MB before; {grown / 2**10 / max(r['peak_open'], 1):.1f}"
+        f"   ({r['rss_before'] / 2**20:.1f} MB before; {r['kb_per_open']:.1f}"
         f" KB per open stream, {r['peak_open']} open at the peak)",
     ]
     print("\n".join(lines), flush=True)
     with (harness.VAR / "results.jsonl").open("a") as log:
-        log.write(json.dumps({"args": vars(args), **r, "stored": stored}) + "\n")
+        log.write(json.dumps({"args": vars(args) | {"relay": relay}, **r, "stored": stored}) + "\n")
+    return r
 
 
 if __name__ == "__main__":
