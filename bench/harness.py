@@ -173,6 +173,33 @@ def service_env(*, database_url: str, upstream_port: int, provider: str) -> dict
 CPUS = sorted(os.sched_getaffinity(0))
 
 
+_LOOP = """
+import time
+t = time.process_time()
+x = 0
+for i in range(2_000_000):
+    x += i
+print(time.process_time() - t)
+"""
+
+
+def machine_speed() -> float:
+    """Seconds of CPU that a fixed pure-Python loop takes on the server's core, now.
+
+    This machine's speed drifts by half from minute to minute (its host is shared): the same
+    code's CPU per chunk moves with it, and this says how fast the machine was at the time.
+    """
+    cpus = {CPUS[0]}
+    run = subprocess.run(
+        [sys.executable, "-c", _LOOP],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, cpus),
+    )
+    return float(run.stdout)
+
+
 def keep_load_off_the_server_core(workers: int) -> None:
     """Call before the fake upstream starts, so that it inherits the load's cores."""
     if workers == 1 and len(CPUS) > 1:

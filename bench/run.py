@@ -128,6 +128,7 @@ async def bench(
         client.UPSTREAM_TEXT,
     )
     requests = [service_request(i, tokens) for i in range(args.streams)]
+    speed_before = harness.machine_speed()
     rss_before = harness.rss_bytes(server.pid)
     cpu_before = harness.cpu_seconds(server.pid)
     client_cpu = time.process_time()
@@ -135,6 +136,7 @@ async def bench(
         outcomes = await load(server.port, [r for _, r in requests], client.SERVICE_TEXT)
     client_cpu = time.process_time() - client_cpu
     cpu = harness.cpu_seconds(server.pid) - cpu_before
+    speed_after = harness.machine_speed()
     chunks = sum(
         chunks_per_stream(kind, args.tokens)
         for (kind, _), o in zip(requests, outcomes, strict=True)
@@ -151,6 +153,7 @@ async def bench(
         "rss_before": rss_before,
         "rss_peak": memory.peak,
         "peak_open": peak_open(outcomes),
+        "speed_s": (speed_before, speed_after),
     }
 
 
@@ -234,6 +237,8 @@ def report(args: argparse.Namespace, relay: str, r: dict[str, Any], stored: Coun
         f"  server memory                 {r['rss_peak'] / 2**20:8.1f} MB peak"
         f"   ({r['rss_before'] / 2**20:.1f} MB before; {r['kb_per_open']:.1f}"
         f" KB per open stream, {r['peak_open']} open at the peak)",
+        f"  machine speed                 {r['speed_s'][0] * 1000:8.0f} ms before"
+        f"   {r['speed_s'][1] * 1000:.0f} ms after: a fixed Python loop on the server's core",
     ]
     print("\n".join(lines), flush=True)
     with (harness.VAR / "results.jsonl").open("a") as log:
