@@ -121,9 +121,9 @@ def user_check_limits(*, user: Any) -> None:
         )
         calls, running = cursor.fetchone()
     if calls >= allowed:
-        oldest = Suggestion.objects.filter(user=user, created_at__gte=window_start).aggregate(
-            oldest=Min("created_at")
-        )["oldest"]
+        in_window = Suggestion.objects.filter(user=user, created_at__gte=window_start)
+        # None if another connection deleted them since the count.
+        oldest = in_window.aggregate(oldest=Min("created_at"))["oldest"] or now
         wait = oldest + timedelta(seconds=period) - now
         raise TooManyCalls(
             f"You made {allowed} AI calls in the last {period_name}; wait a little.",
