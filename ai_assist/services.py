@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from ai_assist import selectors
+from ai_assist import rows, selectors
 from ai_assist.models import Suggestion
 from ai_assist.parsing import AnswerError, ProseSplitter, answer_parse
 from ai_assist.prompts import prompt_build
@@ -72,7 +72,7 @@ def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestio
     user_check_limits(user=user)
     overrides = {OVERRIDES[name]: data.get(name) for name in OVERRIDES}
     provider = get_provider()
-    return Suggestion.objects.create(
+    suggestion = Suggestion(
         kind=kind,
         issue_key=key,
         issue=issue,
@@ -82,6 +82,7 @@ def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestio
         provider=provider.name,
         model=provider.model_name(),
     )
+    return rows.insert(suggestion)
 
 
 def suggestion_abandon(*, suggestion: Suggestion) -> None:
@@ -227,7 +228,7 @@ async def _finish(
         "finished_at": timezone.now(),
         **outcome,
     }
-    await Suggestion.objects.filter(pk=suggestion.pk).aupdate(**fields)
+    await sync_to_async(rows.update)(suggestion.pk, fields)
     for name, value in fields.items():
         setattr(suggestion, name, value)
     logger.info(
@@ -299,13 +300,19 @@ class _Pump:
                 if self._error is not None:
                     raise self._error
                 return ""
-            self._waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            # A plain timer rather than asyncio.wait_for(), whose time-out scope costs several
+            # times as much, and this runs before every event of every stream.
+            timer = loop.call_later(patience, self._wake) if patience is not None else None
             try:
-                await asyncio.wait_for(self._waiter, patience)
-            except TimeoutError:
-                return None
+                await self._waiter
             finally:
                 self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not self._pieces and not self._done:
+                return None  # the patience ran out
         text = "".join(self._pieces)
         self._pieces.clear()
         return text
