@@ -108,6 +108,12 @@ def user_check_limits(*, user: Any) -> None:
     # compiling it (0.45 ms against 0.05 ms). Datetimes go in as the ORM stores them.
     moment = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
+        if connection.features.has_select_for_update:
+            # The user's row locked until the new suggestion is stored: one user's calls start
+            # one at a time, as SQLite's write lock has all calls do, so that two at the same
+            # instant (on PostgreSQL) cannot both take the last slot.
+            table, pk = map(connection.ops.quote_name, (user._meta.db_table, user._meta.pk.column))
+            cursor.execute(f"SELECT 1 FROM {table} WHERE {pk} = %s FOR UPDATE", [user.pk])  # noqa: S608
         cursor.execute(
             "SELECT COUNT(CASE WHEN created_at >= %s THEN 1 END),"
             " COUNT(CASE WHEN status = %s AND created_at >= %s THEN 1 END)"

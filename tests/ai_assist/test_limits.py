@@ -1,6 +1,7 @@
 """Per-user limits on the AI endpoints, over real HTTP and across two server processes."""
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -8,10 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from django.db import connections, transaction
 from django.utils import timezone
 from model_bakery import baker
 from rest_framework.authtoken.models import Token
 
+from ai_assist import services
 from ai_assist.models import Suggestion
 from tests.ai_assist.sse_client import read_stream
 
@@ -152,3 +155,40 @@ def test_a_running_json_call_counts_as_an_open_stream(service_factory, auth):
         assert refused(call(second, "/api/ai/refine-description-stream", auth))
         assert running.result().status_code == 200
     assert call(second, "/api/ai/refine-description-stream", auth).status_code == 200
+
+
+def test_two_calls_at_the_same_instant_cannot_both_take_the_last_slot(settings, user):
+    """The second call's check waits for the first call's suggestion to be stored."""
+    settings.AI_MAX_CONCURRENT_STREAMS = 1
+    stored, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with transaction.atomic():  # held open after the check and the insert
+            services.suggestion_start(user=user, kind="refine", data=BODY)
+            stored.set()
+            release.wait(10)
+
+    def second() -> str:
+        try:
+            services.suggestion_start(user=user, kind="estimate", data=BODY)
+        except services.TooManyCalls:
+            return "refused"
+        return "started"
+
+    with ThreadPoolExecutor(2) as pool:
+        first_done = pool.submit(closing_connections, first)
+        assert stored.wait(10)
+        second_done = pool.submit(closing_connections, second)
+        time.sleep(0.3)  # time for the second call to reach its check (it waits there)
+        release.set()
+        first_done.result()
+        assert second_done.result() == "refused"
+    assert list(Suggestion.objects.values_list("kind", flat=True)) == ["refine"]
+
+
+def closing_connections(function: Any) -> Any:
+    """Run `function` in a worker thread, closing the thread's database connection after it."""
+    try:
+        return function()
+    finally:
+        connections.close_all()
