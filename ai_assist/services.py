@@ -111,9 +111,12 @@ def user_check_limits(*, user: Any) -> None:
         if connection.features.has_select_for_update:
             # The user's row locked until the new suggestion is stored: one user's calls start
             # one at a time, as SQLite's write lock has all calls do, so that two at the same
-            # instant (on PostgreSQL) cannot both take the last slot.
+            # instant (on PostgreSQL) cannot both take the last slot. NO KEY: rows that refer
+            # to the user may still be written meanwhile (a review storing its reviewer, while
+            # it holds the issue this call refers to: each would wait for the other).
             table, pk = map(connection.ops.quote_name, (user._meta.db_table, user._meta.pk.column))
-            cursor.execute(f"SELECT 1 FROM {table} WHERE {pk} = %s FOR UPDATE", [user.pk])  # noqa: S608
+            lock = "NO KEY UPDATE" if connection.features.has_select_for_no_key_update else "UPDATE"
+            cursor.execute(f"SELECT 1 FROM {table} WHERE {pk} = %s FOR {lock}", [user.pk])  # noqa: S608
         cursor.execute(
             "SELECT COUNT(CASE WHEN created_at >= %s THEN 1 END),"
             " COUNT(CASE WHEN status = %s AND created_at >= %s THEN 1 END)"

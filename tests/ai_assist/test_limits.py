@@ -16,6 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from ai_assist import services
 from ai_assist.models import Suggestion
+from issues.models import Issue
 from tests.ai_assist.sse_client import read_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -192,3 +193,31 @@ def closing_connections(function: Any) -> Any:
         return function()
     finally:
         connections.close_all()
+
+
+def test_a_call_starting_beside_a_review_by_the_same_user_does_not_deadlock(user, issue):
+    """A review holds its issue's row and then stores its reviewer (a reference to the user's
+    row); a call starting meanwhile holds the user's row and then stores a reference to the
+    issue. The start's lock must let references through, or each would wait for the other."""
+    reviewed = baker.make(Suggestion, issue=issue, status=Suggestion.Status.COMPLETED)
+    holding, release = threading.Event(), threading.Event()
+
+    def review() -> None:
+        with transaction.atomic():  # the lock order of services.suggestion_accept
+            Issue.objects.select_for_update().get(pk=issue.pk)
+            holding.set()
+            release.wait(10)
+            Suggestion.objects.filter(pk=reviewed.pk).update(reviewed_by=user)
+
+    def start() -> Suggestion:
+        return services.suggestion_start(user=user, kind="refine", data=BODY)
+
+    with ThreadPoolExecutor(2) as pool:
+        reviewing = pool.submit(closing_connections, review)
+        assert holding.wait(10)
+        starting = pool.submit(closing_connections, start)
+        time.sleep(0.3)  # time for the start to lock the user's row and wait for the issue's
+        release.set()
+        reviewing.result()
+        assert starting.result().issue == issue
+    assert Suggestion.objects.get(pk=reviewed.pk).reviewed_by == user
