@@ -187,14 +187,6 @@ def test_two_calls_at_the_same_instant_cannot_both_take_the_last_slot(settings, 
     assert list(Suggestion.objects.values_list("kind", flat=True)) == ["refine"]
 
 
-def closing_connections(function: Any) -> Any:
-    """Run `function` in a worker thread, closing the thread's database connection after it."""
-    try:
-        return function()
-    finally:
-        connections.close_all()
-
-
 def test_a_call_starting_beside_a_review_by_the_same_user_does_not_deadlock(user, issue):
     """A review holds its issue's row and then stores its reviewer (a reference to the user's
     row); a call starting meanwhile holds the user's row and then stores a reference to the
@@ -221,3 +213,11 @@ def test_a_call_starting_beside_a_review_by_the_same_user_does_not_deadlock(user
         reviewing.result()
         assert starting.result().issue == issue
     assert Suggestion.objects.get(pk=reviewed.pk).reviewed_by == user
+
+
+def closing_connections(function: Any) -> Any:
+    """Run `function` in a worker thread, closing the thread's database connection after it."""
+    try:
+        return function()
+    finally:
+        connections.close_all()
