@@ -298,7 +298,7 @@ class _Pump:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def take(self, patience: float | None) -> str | None:
+    async def take(self, patience: float) -> str | None:
         """Return all text that arrived since the last call, waiting for some if need be.
 
         Return None when `patience` seconds passed with nothing, and "" once the answer ended;
@@ -313,13 +313,12 @@ class _Pump:
             self._waiter = loop.create_future()
             # A plain timer rather than asyncio.wait_for(), whose time-out scope costs several
             # times as much, and this runs before every event of every stream.
-            timer = loop.call_later(patience, self._wake) if patience is not None else None
+            timer = loop.call_later(patience, self._wake)
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-                if timer is not None:
-                    timer.cancel()
+                timer.cancel()
             if not self._pieces and not self._done:
                 return None  # the patience ran out
         text = "".join(self._pieces)
