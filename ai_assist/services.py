@@ -260,8 +260,9 @@ class _Pump:
     (for keep-alive pings) without cancelling a read, and take at once all that arrived while
     it was busy: a client slower than the upstream gets fewer, larger events, not more delay.
 
-    After each read it waits `pace` seconds, so that a stream sends at most one event per
-    `pace` however fast the tokens come (the first text is never held back).
+    After each read it waits for the next tick of a clock that ticks every `pace` seconds, so
+    that a stream sends at most one event per tick however fast the tokens come (the first
+    text is never held back).
     """
 
     def __init__(self, source: AsyncIterator[str], *, pace: float = 0) -> None:
@@ -286,8 +287,13 @@ class _Pump:
                     self._wake()
                     if self._pace:
                         # Let the next tokens gather in the socket meanwhile: one read and one
-                        # event for all of them costs a fraction of one each.
-                        await asyncio.sleep(self._pace)
+                        # event for all of them costs a fraction of one each. Every stream
+                        # reads on the same ticks of the loop's clock, so that the process
+                        # wakes once per tick for all of them and their events leave together;
+                        # a tick less than half a pace away (a timer that fired a little early,
+                        # a read that came late) is skipped.
+                        wait = self._pace - asyncio.get_running_loop().time() % self._pace
+                        await asyncio.sleep(wait if wait > self._pace / 2 else wait + self._pace)
         except Exception as error:
             self._error = error
         finally:
