@@ -35,6 +35,9 @@ NOT_CONFIGURED = (
 )
 
 
+UNREACHABLE = "The AI service could not be reached; check OPENAI_BASE_URL and the network."
+
+
 class OpenAIProvider(Provider):
     name = "openai"
 
@@ -113,12 +116,12 @@ class OpenAIProvider(Provider):
                 raise ProviderError("The AI service's answer was cut off before it ended.")
         except openai.APIStatusError as error:
             raise _status_error(error) from None
-        except (openai.APITimeoutError, httpx2.TimeoutException):
+        except (openai.APITimeoutError, httpx2.TimeoutException) as error:
+            if not _caused_by_time_out(error):
+                raise ProviderError(UNREACHABLE) from None
             raise ProviderError.timed_out(settings.AI_TIMEOUT) from None
         except openai.APIConnectionError:
-            raise ProviderError(
-                "The AI service could not be reached; check OPENAI_BASE_URL and the network."
-            ) from None
+            raise ProviderError(UNREACHABLE) from None
         except httpx2.HTTPError:
             raise ProviderError("The AI service's answer was cut off before it ended.") from None
         except (ValueError, AttributeError, TypeError):
@@ -151,6 +154,19 @@ def _read_events(data: bytes, completion: Completion) -> tuple[bytes, str, bool]
             completion.usage = usage
         completion.model = chunk.get("model") or completion.model
     return rest, "".join(text), False
+
+
+def _caused_by_time_out(error: BaseException) -> bool:
+    """Whether a time-out error of the SDK comes from a time-out. Its aiohttp transport reports
+    every failure to connect (refused, an unknown host, a pooled connection the server closed)
+    as a connect time-out, with the real failure as its cause.
+    """
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, TimeoutError):  # asyncio's and aiohttp's time-outs included
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _status_error(error: openai.APIStatusError) -> ProviderError:

@@ -1,5 +1,6 @@
 """The three legacy JSON operations over real HTTP: the service under uvicorn, the fake upstream."""
 
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -120,6 +121,22 @@ def test_an_upstream_time_out_is_a_504_and_stored_failed(service_factory, auth, 
     assert "did not answer within" in response.json()["error"]
     [suggestion] = Suggestion.objects.all()
     assert suggestion.status == "failed"
+
+
+def test_an_upstream_that_cannot_be_reached_is_a_502_that_says_so(service_factory, auth, issue):
+    # Nothing listens on the port of a socket that was bound and closed.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    service = service_factory(OPENAI_BASE_URL=nowhere)
+    with service.client() as client:
+        response = client.post(PATHS["refine"], json={"issueId": "ISSUE-123"}, headers=auth)
+
+    assert response.status_code == 502, response.text
+    assert response.json()["error"] == (
+        "The AI service could not be reached; check OPENAI_BASE_URL and the network."
+    )
+    assert Suggestion.objects.get().status == "failed"
 
 
 def test_an_answer_that_cannot_be_used_is_a_502(service, auth, issue, fake):
