@@ -35,9 +35,6 @@ NOT_CONFIGURED = (
 )
 
 
-UNREACHABLE = "The AI service could not be reached; check OPENAI_BASE_URL and the network."
-
-
 class OpenAIProvider(Provider):
     name = "openai"
 
@@ -116,12 +113,12 @@ class OpenAIProvider(Provider):
                 raise ProviderError("The AI service's answer was cut off before it ended.")
         except openai.APIStatusError as error:
             raise _status_error(error) from None
-        except (openai.APITimeoutError, httpx2.TimeoutException) as error:
-            if not _caused_by_time_out(error):
-                raise ProviderError(UNREACHABLE) from None
-            raise ProviderError.timed_out(settings.AI_TIMEOUT) from None
-        except openai.APIConnectionError:
-            raise ProviderError(UNREACHABLE) from None
+        except (openai.APIConnectionError, httpx2.TimeoutException) as error:
+            if _caused_by_time_out(error):
+                raise ProviderError.timed_out(settings.AI_TIMEOUT) from None
+            raise ProviderError(
+                "The AI service could not be reached; check OPENAI_BASE_URL and the network."
+            ) from None
         except httpx2.HTTPError:
             raise ProviderError("The AI service's answer was cut off before it ended.") from None
         except (ValueError, AttributeError, TypeError):
@@ -157,9 +154,9 @@ def _read_events(data: bytes, completion: Completion) -> tuple[bytes, str, bool]
 
 
 def _caused_by_time_out(error: BaseException) -> bool:
-    """Whether a time-out error of the SDK comes from a time-out. Its aiohttp transport reports
-    every failure to connect (refused, an unknown host, a pooled connection the server closed)
-    as a connect time-out, with the real failure as its cause.
+    """Whether a connection error of the SDK comes from a time-out. Its aiohttp transport
+    reports every failure to connect (refused, an unknown host, a pooled connection the server
+    closed) as a connect time-out, with the real failure as its cause.
     """
     cause: BaseException | None = error
     while cause is not None:
