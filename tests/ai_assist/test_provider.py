@@ -6,6 +6,9 @@
 import asyncio
 import contextlib
 import socket
+import struct
+import threading
+import time
 
 from ai_assist.providers.base import Completion, Prompt, ProviderError
 from ai_assist.providers.openai import OpenAIProvider
@@ -43,3 +46,30 @@ def test_a_connection_not_accepted_in_time_is_a_time_out(settings):
 
     assert error.reason == ProviderError.TIMEOUT
     assert "did not answer within 1 seconds" in error.message
+
+
+def test_a_connection_reset_in_the_middle_of_the_answer_is_a_cut(settings):
+    settings.OPENAI_API_KEY = "sk-test-not-a-real-key"
+    settings.AI_MAX_RETRIES = 0
+    chunk = b'data: {"choices":[{"delta":{"content":"Hello "}}]}\n\n'
+    head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        settings.OPENAI_BASE_URL = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+
+        def answer_then_reset() -> None:
+            peer, _ = server.accept()
+            peer.recv(65536)
+            peer.sendall(head + b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            time.sleep(0.2)  # the client has read the text by now
+            # A reset rather than an orderly close: SO_LINGER with a time of 0.
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            peer.close()
+
+        thread = threading.Thread(target=answer_then_reset)
+        thread.start()
+        error = asyncio.run(failure())
+        thread.join()
+
+    assert "cut off" in error.message
