@@ -8,7 +8,7 @@ from typing import Any
 
 import httptools
 
-# What marks the first text of an answer: our text event, or the upstream's first content delta.
+# What marks a text event: ours, or the upstream's content delta.
 SERVICE_TEXT = b'data: {"type":"text"'
 UPSTREAM_TEXT = b'"delta":{"content":"'
 
@@ -23,7 +23,7 @@ class Outcome:
     ended: float | None = None
     events: int = 0
     texts: list[bytes] = field(default_factory=list)
-    gaps: list[float] = field(default_factory=list)
+    gaps: list[float] = field(default_factory=list)  # between reads that brought text
     final: dict[str, Any] | None = None  # the metadata event, or the error event
     error: str = ""  # a transport problem: refused, reset, cut before the end
     left: bool = False  # the client hung up on purpose
@@ -53,7 +53,7 @@ class _Stream(asyncio.Protocol):
         outcome: Outcome,
         done: asyncio.Future,
         *,
-        first_marker: bytes,
+        text_marker: bytes,
         leave_after: int | None,
         leave_at_first_text: bool,
         keep_text: bool,
@@ -61,13 +61,13 @@ class _Stream(asyncio.Protocol):
         self.request = request
         self.outcome = outcome
         self.done = done
-        self.first_marker = first_marker
+        self.text_marker = text_marker
         self.leave_after = leave_after
         self.leave_at_first_text = leave_at_first_text
         self.keep_text = keep_text
         self.parser = httptools.HttpResponseParser(self)
         self.buffer = b""
-        self.last: float | None = None
+        self.last: float | None = None  # when the last text came
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -88,12 +88,15 @@ class _Stream(asyncio.Protocol):
         outcome = self.outcome
         *events, self.buffer = (self.buffer + body).split(b"\n\n")
         seen = 0
+        text = False
         for event in events:
             if not event.startswith(b"data:"):
                 continue  # comments (keep-alive pings), ids
             seen += 1
-            if outcome.first_text is None and self.first_marker in event:
-                outcome.first_text = now
+            if self.text_marker in event:
+                text = True
+                if outcome.first_text is None:
+                    outcome.first_text = now
             if event.startswith(SERVICE_TEXT):
                 if self.keep_text:
                     outcome.texts.append(event)
@@ -104,9 +107,12 @@ class _Stream(asyncio.Protocol):
         if not seen:
             return
         outcome.events += seen
-        if self.last is not None and outcome.first_text is not None:
-            outcome.gaps.append(now - self.last)
-        self.last = now
+        if text:
+            # Between texts only: the wait for the confidence at the end is the upstream's
+            # (the answer's JSON block streams meanwhile, and the client is shown none of it).
+            if self.last is not None:
+                outcome.gaps.append(now - self.last)
+            self.last = now
         if (self.leave_after is not None and outcome.events >= self.leave_after) or (
             self.leave_at_first_text and outcome.first_text is not None
         ):
@@ -144,7 +150,7 @@ async def stream(
     port: int,
     request: bytes,
     *,
-    first_marker: bytes = SERVICE_TEXT,
+    text_marker: bytes = SERVICE_TEXT,
     leave_after: int | None = None,
     leave_at_first_text: bool = False,
     keep_text: bool = False,
@@ -162,7 +168,7 @@ async def stream(
                 request,
                 outcome,
                 done,
-                first_marker=first_marker,
+                text_marker=text_marker,
                 leave_after=leave_after,
                 leave_at_first_text=leave_at_first_text,
                 keep_text=keep_text,

@@ -84,7 +84,7 @@ async def probe_ttft(args: argparse.Namespace, server: int, upstream: int, token
         o = await client.stream(
             upstream,
             upstream_request(i),
-            first_marker=client.UPSTREAM_TEXT,
+            text_marker=client.UPSTREAM_TEXT,
             leave_at_first_text=True,
         )
         direct.append(o.ttft)
@@ -95,7 +95,7 @@ async def probe_ttft(args: argparse.Namespace, server: int, upstream: int, token
 
 
 async def load(port: int, requests: list[bytes], marker: bytes) -> list[client.Outcome]:
-    return await asyncio.gather(*(client.stream(port, r, first_marker=marker) for r in requests))
+    return await asyncio.gather(*(client.stream(port, r, text_marker=marker) for r in requests))
 
 
 def summary(outcomes: list[client.Outcome]) -> dict[str, Any]:
@@ -226,7 +226,7 @@ def report(args: argparse.Namespace, relay: str, r: dict[str, Any], stored: Coun
         f"  time to first text, loaded    {relayed['ttft_p50_ms']:8.1f} ms p50"
         f"   {relayed['ttft_p99_ms']:.1f} ms p99 (upstream direct {direct['ttft_p50_ms']:.1f} /"
         f" {direct['ttft_p99_ms']:.1f} ms)",
-        f"  gap between events            {relayed['gap_p99_ms']:8.1f} ms p99"
+        f"  gap between text events       {relayed['gap_p99_ms']:8.1f} ms p99"
         f"   {relayed['gap_max_ms']:.1f} ms max (upstream direct {direct['gap_p99_ms']:.1f} /"
         f" {direct['gap_max_ms']:.1f} ms); {relayed['events_per_stream']:.0f} events per stream",
         f"  errors                        {relayed['errors']:8d}"
