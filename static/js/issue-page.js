@@ -51,6 +51,43 @@ function setState(state) {
   ui.output.setAttribute("aria-busy", String(busy));
 }
 
+const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
+
+/**
+ * Show streamed text in `node` a word at a time, however many words each event brought (the
+ * server sends at most one event every AI_SSE_FLUSH_INTERVAL). Each frame shows a sixth of the
+ * words waiting, and at least one: a batch is shown within about a tenth of a second.
+ */
+function typewriter(node) {
+  const shown = node.appendChild(document.createTextNode(""));
+  let waiting = "";
+  let frame = 0;
+
+  function step() {
+    const words = waiting.match(/\s*\S+/g) ?? []; // each with the space before it
+    const count = Math.ceil(words.length / 6);
+    const next = words.slice(0, count).join("");
+    shown.appendData(next);
+    waiting = waiting.slice(next.length);
+    frame = count ? requestAnimationFrame(step) : 0;
+  }
+
+  return {
+    add(text) {
+      waiting += text;
+      if (reducedMotion.matches) this.flush();
+      else if (!frame) frame = requestAnimationFrame(step);
+    },
+    /** Show all that is waiting, now. */
+    flush() {
+      cancelAnimationFrame(frame);
+      frame = 0;
+      shown.appendData(waiting);
+      waiting = "";
+    },
+  };
+}
+
 function start(kind, button) {
   if (running) return;
   const before = {
@@ -59,6 +96,7 @@ function start(kind, button) {
   };
   ui.error.hidden = true;
   ui.output.replaceChildren();
+  const text = typewriter(ui.output);
   ui.output.hidden = false;
   for (const part of [ui.confidence, ui.result, ui.review]) part.hidden = true;
   const hadFocus = document.activeElement === button;
@@ -70,7 +108,7 @@ function start(kind, button) {
     url: panel.dataset[`${kind}Url`],
     body: { issueId: panel.dataset.issue },
     csrfToken,
-    onText: (text) => ui.output.append(text),
+    onText: (piece) => text.add(piece),
     onConfidence: showConfidence,
     onMetadata: (metadata) => showResult(kind, metadata, before),
     onError: ({ message }) => {
@@ -79,6 +117,7 @@ function start(kind, button) {
     },
     onDone: ({ status }) => {
       running = null;
+      text.flush();
       const stopHadFocus = document.activeElement === ui.stop;
       ui.output.textContent = ui.output.textContent.trimEnd(); // one text node, no blank tail
       if (!ui.output.textContent) ui.output.hidden = true;

@@ -1,5 +1,6 @@
 """The issue page in Chromium: stream each operation, stop one, review suggestions."""
 
+import itertools
 import re
 import time
 from typing import Any
@@ -9,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from ai_assist.models import Suggestion
 from issues.models import Issue
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import browser_page, log_in, screenshot
 from tests.fake_openai import RESULTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -104,6 +105,46 @@ def test_each_operation_streams_then_shows_confidence_and_metadata(page, issue, 
     expect(page.locator("#ai-status")).to_contain_text("Done.")
     expect(page.locator("#history-list li").first).to_contain_text("Completed")
     screenshot(page, f"{kind}-done")
+
+
+def shown_while_streaming(page: Page) -> list[str]:
+    """Run refine; return each text the output showed, in order, and the last one complete."""
+    open_issue(page)
+    page.evaluate(
+        """() => {
+          const output = document.getElementById("ai-output");
+          window.shown = [];
+          new MutationObserver(() => window.shown.push(output.textContent))
+            .observe(output, { characterData: true, childList: true, subtree: true });
+        }"""
+    )
+    start(page, "refine")
+    finished(page)
+    return [text for text in page.evaluate("window.shown") if text]
+
+
+@pytest.mark.parametrize("motion", ["no-preference", "reduce"])
+def test_text_is_shown_a_word_at_a_time_unless_motion_is_reduced(
+    browser, e2e_service, service_factory, e2e_user, issue, fake, motion
+):
+    # Events twice a second, each with about ten of the upstream's words.
+    paced = service_factory(AI_SSE_FLUSH_INTERVAL="0.5", DJANGO_ALLOW_ASYNC_UNSAFE="")
+    fake.configure(tokens=40, delay=0.05)
+    with browser_page(browser, paced, reduced_motion=motion) as page:
+        log_in(page)
+        shown = shown_while_streaming(page)
+
+    final = shown[-1]
+    assert final == latest_suggestion().text.rstrip()
+    steps = [len(now[len(before) :].split()) for before, now in itertools.pairwise(shown)]
+    for text in shown:
+        text = text.rstrip()
+        assert final.startswith(text)
+        assert final[len(text) : len(text) + 1] in ("", " ", "\n")  # never half a word
+    if motion == "reduce":
+        assert max(steps) >= 8  # each event's words at once
+    else:
+        assert len(shown) >= 30 and max(steps) <= 2  # a word at a time, two when behind
 
 
 def test_stop_cancels_the_stream_and_keeps_its_text(page, issue, fake):
