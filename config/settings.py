@@ -146,7 +146,7 @@ AI_TEMPERATURE = env.float("AI_TEMPERATURE", default=0.7)
 AI_TIMEOUT = env.float("AI_TIMEOUT", default=60.0)
 AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
 AI_SSE_KEEPALIVE = env.float("AI_SSE_KEEPALIVE", default=15.0)
-AI_SSE_FLUSH_INTERVAL = env.float("AI_SSE_FLUSH_INTERVAL", default=0.05)
+AI_SSE_FLUSH_INTERVAL = env.float("AI_SSE_FLUSH_INTERVAL", default=0.1)
 AI_OFFLINE_DELAY = env.float("AI_OFFLINE_DELAY", default=0.02)
 AI_MAX_CONCURRENT_STREAMS = env.int("AI_MAX_CONCURRENT_STREAMS", default=3)
 AI_RATE_LIMIT = env("AI_RATE_LIMIT", default="60/min")  # calls per user: DRF's s, min, hour, day
