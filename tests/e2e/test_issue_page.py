@@ -2,6 +2,7 @@
 
 import itertools
 import re
+import statistics
 import time
 from typing import Any
 
@@ -144,7 +145,8 @@ def test_text_is_shown_a_word_at_a_time_unless_motion_is_reduced(
     if motion == "reduce":
         assert max(steps) >= 8  # each event's words at once
     else:
-        assert len(shown) >= 30 and max(steps) <= 2  # a word at a time, two when behind
+        # A word at a time, more while many wait: a late event may bring twenty.
+        assert len(shown) >= 30 and statistics.median(steps) == 1
 
 
 def test_stop_cancels_the_stream_and_keeps_its_text(page, issue, fake):
