@@ -20,6 +20,7 @@ from ai_assist import schema, selectors, services
 from ai_assist.models import Suggestion
 from ai_assist.providers import ProviderError
 from ai_assist.serializers import AIRequestSerializer
+from issues.models import KEY_INPUT_PATTERN
 from issues.serializers import IssueSerializer
 
 
@@ -68,7 +69,7 @@ class SuggestionListApi(generics.ListAPIView):
 
     class FilterSerializer(serializers.Serializer):
         issue = serializers.RegexField(
-            r"^[A-Za-z][A-Za-z0-9_]*-[1-9][0-9]*$",
+            KEY_INPUT_PATTERN,
             max_length=32,
             required=False,
             help_text="An issue's key, like ISSUE-123.",

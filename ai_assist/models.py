@@ -70,6 +70,10 @@ class Suggestion(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The server process that runs it (Worker.id), and when its issue was last saved as the
+    # context was read: an edit saved since is not silently overwritten by accepting it.
+    worker = models.CharField(max_length=64, blank=True)
+    issue_updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -78,3 +82,14 @@ class Suggestion(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_kind_display()} of {self.issue_key} ({self.status})"
+
+
+class Worker(models.Model):
+    """A server process that runs AI calls, alive as long as it is heard from (workers.py)."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.id

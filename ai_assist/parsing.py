@@ -6,8 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ai_assist.prompts import SCALE
+from issues.models import MAX_DESCRIPTION, Issue
 
 FENCE = "```"
+# Bounds on what a model's answer may make us store or apply.
+MAX_ANSWER = 2 * MAX_DESCRIPTION  # characters, prose and JSON block together
+MAX_SUBTASKS = 12
+MAX_SUBTASK_DESCRIPTION = 2_000
+MAX_IMPROVEMENTS = 20
+MAX_IMPROVEMENT = 200
+TITLE_MAX = Issue._meta.get_field("title").max_length
 _TAIL_TICKS = re.compile(r"`{1,2}$")
 
 
@@ -128,9 +136,11 @@ def _metadata(kind: str, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load(block: str) -> dict[str, Any]:
+    # An escaped NUL would reach the database, which cannot store one in text or JSON.
+    block = block.replace("\\u0000", "")
     try:
         data = json.loads(block) if block.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -141,7 +151,7 @@ def _points(value: Any) -> int | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # an integer of 400 digits is no estimate
         return None
     return int(number) if number.is_integer() and number > 0 else None
 
@@ -153,7 +163,13 @@ def _nearest(points: int) -> int:
 def _refine(prose: str, data: dict[str, Any], context: dict[str, Any]) -> tuple[dict, list[bool]]:
     if not prose:
         raise AnswerError("The AI answer held no refined description.")
-    improvements = [str(item) for item in data.get("improvements") or [] if str(item).strip()]
+    if len(prose) > MAX_DESCRIPTION:
+        raise AnswerError(
+            f"The refined description is longer than a description may be ({MAX_DESCRIPTION:,} "
+            "characters)."
+        )
+    improvements = [_one_line(item, MAX_IMPROVEMENT) for item in _list(data.get("improvements"))]
+    improvements = [item for item in improvements if item][:MAX_IMPROVEMENTS]
     original = " ".join((context.get("description") or "").split())
     checks = [
         " ".join(prose.split()) != original,  # it actually changed
@@ -164,7 +180,8 @@ def _refine(prose: str, data: dict[str, Any], context: dict[str, Any]) -> tuple[
     return {"refinedDescription": prose, "improvements": improvements}, checks
 
 
-_POINTS_IN_PROSE = re.compile(r"\b(\d{1,2})\s*(?:story\s*)?points?\b", re.IGNORECASE)
+# Bounded spaces: no backtracking over a long run of them.
+_POINTS_IN_PROSE = re.compile(r"\b(\d{1,2}) {0,3}(?:story {0,3})?points?\b", re.IGNORECASE)
 
 
 def _estimate(prose: str, data: dict[str, Any], context: dict[str, Any]) -> tuple[dict, list[bool]]:
@@ -181,7 +198,9 @@ def _estimate(prose: str, data: dict[str, Any], context: dict[str, Any]) -> tupl
     return {"storyPoints": _nearest(points)}, checks
 
 
-_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\*\*)?(.+?)(?:\*\*)?\s*$", re.MULTILINE)
+# A list item: a bullet or a number, then its text. Read line by line, with no nested or
+# adjacent repeats, so that no line (a model's 20,000 spaces) makes it backtrack.
+_ITEM = re.compile(r"(?:[-*+]|\d{1,3}[.)])[ \t]+(\S.*)")
 _COMPLEXITY = {"low": 8, "medium": 21}  # the highest total points of each complexity
 
 
@@ -189,35 +208,43 @@ def _breakdown(
     prose: str, data: dict[str, Any], context: dict[str, Any]
 ) -> tuple[dict, list[bool]]:
     subtasks = []
-    for item in data.get("subtasks") or []:
-        if isinstance(item, dict) and str(item.get("title") or "").strip():
+    for item in _list(data.get("subtasks")):
+        if isinstance(item, dict) and (title := _one_line(item.get("title"), TITLE_MAX)):
             points = _points(item.get("storyPoints"))
+            description = str(item.get("description") or "").strip()
             subtasks.append(
                 {
-                    "title": str(item["title"]).strip()[:255],
-                    "description": str(item.get("description") or "").strip(),
+                    "title": title,
+                    "description": description[:MAX_SUBTASK_DESCRIPTION],
                     "storyPoints": _nearest(points) if points else None,
                 }
             )
     if not subtasks:  # no usable block: take the prose's list items as subtask titles
-        subtasks = [
-            {"title": title[:255], "description": "", "storyPoints": None}
-            for title in _ITEM.findall(prose)
-        ]
+        for line in prose.splitlines():
+            if match := _ITEM.fullmatch(line.strip()):
+                title = _one_line(match[1].strip("*").strip(), TITLE_MAX)
+                subtasks.append({"title": title, "description": "", "storyPoints": None})
     if not subtasks:
         raise AnswerError("The AI answer held no subtasks.")
+    proposed = len(subtasks)
+    subtasks = subtasks[:MAX_SUBTASKS]
     total = sum(task["storyPoints"] or 0 for task in subtasks)
-    complexity = str(data.get("complexity") or "").lower()
-    expected = next((name for name, most in _COMPLEXITY.items() if total <= most), "high")
+    # Recomputed from the points: a model's own word for it may not match them.
+    complexity = next((name for name, most in _COMPLEXITY.items() if total <= most), "high")
     checks = [
-        2 <= len(subtasks) <= 12,
+        2 <= proposed <= MAX_SUBTASKS,
         all(task["storyPoints"] is not None for task in subtasks),
-        complexity == expected,
+        str(data.get("complexity") or "").lower() == complexity,
     ]
     if own := _points(context.get("storyPoints")):
         checks.append(own / 2 <= total <= own * 2)  # the parts add up to about the whole
-    return {
-        "subtasks": subtasks,
-        "totalPoints": total,
-        "complexity": complexity if complexity in ("low", "medium", "high") else expected,
-    }, checks
+    return {"subtasks": subtasks, "totalPoints": total, "complexity": complexity}, checks
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _one_line(value: Any, most: int) -> str:
+    """Return a model's value as one line of text, white space folded, cut to `most`."""
+    return " ".join(str(value or "").split())[:most]

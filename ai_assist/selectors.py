@@ -2,10 +2,14 @@
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ai_assist.models import Suggestion
 from issues.models import Issue
+
+# What of an issue a prompt reads at most (characters; children by number): with titles of at
+# most 255 characters, a context stays under about 40,000 characters, or 10,000 tokens.
+BUDGET = {"description": 20_000, "parent": 2_000, "children": 50}
 
 
 def issue_get(*, key: str) -> Issue | None:
@@ -36,7 +40,7 @@ def issue_context(*, issue: Issue | None, key: str, overrides: dict[str, Any]) -
         context |= {
             "type": issue.type,
             "title": issue.title,
-            "description": issue.description,
+            "description": cut(issue.description, BUDGET["description"]),
             "priority": issue.priority,
             "storyPoints": issue.story_points,
         }
@@ -45,7 +49,7 @@ def issue_context(*, issue: Issue | None, key: str, overrides: dict[str, Any]) -
                 "key": parent.key,
                 "type": parent.type,
                 "title": parent.title,
-                "description": parent.description,
+                "description": cut(parent.description, BUDGET["parent"]),
             }
         context["children"] = [
             {
@@ -54,10 +58,17 @@ def issue_context(*, issue: Issue | None, key: str, overrides: dict[str, Any]) -
                 "title": child.title,
                 "storyPoints": child.story_points,
             }
-            for child in issue.children.order_by("id")[:50]
+            for child in issue.children.order_by("id")[: BUDGET["children"]]
         ]
     context |= {name: value for name, value in overrides.items() if value is not None}
     return context
+
+
+def cut(text: str, most: int) -> str:
+    """Return `text`, or its first `most` characters and a marker saying how much is left out."""
+    if len(text) <= most:
+        return text
+    return f"{text[:most]}\n\n[… {len(text) - most:,} more characters left out]"
 
 
 def suggestion_list(*, user: Any, filters: dict[str, str] | None = None) -> QuerySet[Suggestion]:
@@ -69,8 +80,10 @@ def suggestion_list(*, user: Any, filters: dict[str, str] | None = None) -> Quer
     if not user.is_staff:
         suggestions = suggestions.filter(user=user)
     filters = filters or {}
+    if key := filters.get("issue"):
+        # By the issue stored under the key, or by the key while no issue is stored under it.
+        suggestions = suggestions.filter(Q(issue__key=key) | Q(issue__isnull=True, issue_key=key))
     lookups = {
-        "issue": "issue_key",
         "kind": "kind",
         "status": "status",
         "reviewStatus": "review_status",

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from issues.models import Issue
+from issues.models import KEY_INPUT_PATTERN, Issue
 from issues.serializers import AnyCaseChoiceField
 
 MAX_DESCRIPTION = 20_000
@@ -10,7 +10,7 @@ MAX_DESCRIPTION = 20_000
 
 class AIRequestSerializer(serializers.Serializer):
     issueId = serializers.RegexField(
-        r"^[A-Za-z][A-Za-z0-9_]*-[1-9][0-9]*$",
+        KEY_INPUT_PATTERN,
         max_length=32,
         error_messages={"invalid": "An issue key looks like ISSUE-123."},
     )

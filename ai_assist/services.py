@@ -20,11 +20,12 @@ from django.utils import timezone
 
 from ai_assist import rows, selectors
 from ai_assist.models import Suggestion
-from ai_assist.parsing import AnswerError, ProseSplitter, answer_parse
+from ai_assist.parsing import MAX_ANSWER, AnswerError, ProseSplitter, answer_parse
 from ai_assist.prompts import prompt_build
 from ai_assist.providers import Completion, ProviderError, get_provider
+from ai_assist.workers import worker_id
 from issues.models import Issue
-from issues.services import issue_create, issue_next_key, issue_update
+from issues.services import issue_create, issue_update
 
 logger = logging.getLogger("ai_assist")
 
@@ -81,6 +82,8 @@ def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestio
         context=selectors.issue_context(issue=issue, key=key, overrides=overrides),
         provider=provider.name,
         model=provider.model_name(),
+        worker=worker_id(),
+        issue_updated_at=issue.updated_at if issue else None,
     )
     return rows.insert(suggestion)
 
@@ -101,9 +104,9 @@ def user_check_limits(*, user: Any) -> None:
     cap = settings.AI_MAX_CONCURRENT_STREAMS
     now = timezone.now()
     window_start = now - timedelta(seconds=period)
-    # A call can last no longer than the upstream's time-out allows; older `streaming` rows are
-    # from a server that died, and must not hold the user back for ever.
-    running_since = now - timedelta(seconds=max(settings.AI_TIMEOUT * 3, 300))
+    # No call runs past its deadline: an older `streaming` row is from a server that died and
+    # was not swept yet (workers.sweep), and must not hold the user back.
+    running_since = now - timedelta(seconds=settings.AI_DEADLINE + 60)
     # Raw SQL: every AI call runs this, and the ORM would spend ten times the query's own time
     # compiling it (0.45 ms against 0.05 ms). Datetimes go in as the ORM stores them.
     moment = connection.ops.adapt_datetimefield_value
@@ -174,16 +177,24 @@ async def suggestion_events(
     completion = Completion(model=suggestion.model)
     splitter = ProseSplitter()
     started = time.perf_counter()
+    deadline = started + settings.AI_DEADLINE
     pump = _Pump(get_provider().stream(prompt, completion), pace=settings.AI_SSE_FLUSH_INTERVAL)
     outcome: dict[str, Any] = {"status": Suggestion.Status.CANCELLED}
     silence = settings.AI_TIMEOUT  # the longest the upstream may say nothing
+    size = 0
     try:
-        while (text := await pump.take(min(keepalive or silence, silence))) != "":
+        while (text := await pump.take(min(keepalive or silence, silence, _left(deadline)))) != "":
+            if _left(deadline) <= 0:
+                raise _past_deadline()
             if text is None:
                 if pump.silent_for() >= silence:
                     raise ProviderError.timed_out(silence)
                 yield PING
-            elif prose := splitter.feed(text):
+                continue
+            size += len(text)
+            if size > MAX_ANSWER:
+                raise AnswerError(f"The AI answer was longer than {MAX_ANSWER:,} characters.")
+            if prose := splitter.feed(text):
                 yield Event("text", prose)
         prose, block = splitter.finish()
         answer = answer_parse(
@@ -206,6 +217,8 @@ async def suggestion_events(
         await _finish(suggestion, splitter, completion, pump, started, outcome)
         yield Event("error", ProviderError(message, reason=reason))
     except (asyncio.CancelledError, GeneratorExit):
+        if _left(deadline) <= 0:  # its client stopped reading (config.asgi.Handler)
+            outcome = {"status": Suggestion.Status.FAILED, "error": _past_deadline().message}
         await _finish(suggestion, splitter, completion, pump, started, outcome)
         raise
     except Exception:
@@ -213,6 +226,18 @@ async def suggestion_events(
         outcome = {"status": Suggestion.Status.FAILED, "error": "Something went wrong on our side."}
         await _finish(suggestion, splitter, completion, pump, started, outcome)
         yield Event("error", ProviderError(outcome["error"], reason="internal"))
+
+
+def _left(deadline: float) -> float:
+    return deadline - time.perf_counter()
+
+
+def _past_deadline() -> ProviderError:
+    return ProviderError(
+        f"The AI call took longer than {settings.AI_DEADLINE:g} seconds (AI_DEADLINE) and was "
+        "ended.",
+        reason=ProviderError.TIMEOUT,
+    )
 
 
 async def _finish(
@@ -225,19 +250,27 @@ async def _finish(
 ) -> None:
     """Close the upstream at once, then store how the suggestion ended and log it."""
     await pump.close()
-    usage = completion.usage
     fields = {
         "text": "".join(splitter.prose),  # what the client was sent, whatever the outcome
-        "model": completion.model,
-        "prompt_tokens": usage.get("prompt_tokens"),
-        "completion_tokens": usage.get("completion_tokens"),
-        "total_tokens": usage.get("total_tokens"),
+        # What the upstream says of itself is checked like the rest of its answer.
+        "model": str(completion.model)[: Suggestion._meta.get_field("model").max_length],
+        **{name: _count(completion.usage.get(name)) for name in _USAGE},
         "time_to_first_token_ms": _ms(pump.first_at, started),
         "duration_ms": _ms(time.perf_counter(), started),
         "finished_at": timezone.now(),
         **outcome,
     }
-    await sync_to_async(rows.update)(suggestion.pk, fields)
+    try:
+        await sync_to_async(rows.update)(suggestion.pk, fields)
+    except Exception:
+        # Whatever made the write fail, the suggestion must not stay `streaming`.
+        logger.exception("AI suggestion %s could not be stored as it ended", suggestion.pk)
+        fields = {
+            "status": Suggestion.Status.FAILED,
+            "error": "The answer could not be stored.",
+            "finished_at": fields["finished_at"],
+        }
+        await sync_to_async(rows.update)(suggestion.pk, fields)
     for name, value in fields.items():
         setattr(suggestion, name, value)
     logger.info(
@@ -249,6 +282,15 @@ async def _finish(
         fields["duration_ms"],
         fields["total_tokens"],
     )
+
+
+_USAGE = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def _count(value: Any) -> int | None:
+    """Return a token count as the upstream gave it, or None if it is not one."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31
+    return value if ok else None
 
 
 def _ms(moment: float | None, started: float) -> float | None:
@@ -400,30 +442,40 @@ def suggestion_accept(*, suggestion: Suggestion, user: Any) -> Acceptance:
     """
     suggestion = _locked_for_review(suggestion)
     issue = _issue_to_apply(suggestion)
-    result = suggestion.result or {}
-    created = []
-    if suggestion.kind == Suggestion.Kind.REFINE:
-        _check_unchanged(suggestion, issue, field="description", name="description")
-        issue_update(issue=issue, description=result["refinedDescription"])
-    elif suggestion.kind == Suggestion.Kind.ESTIMATE:
-        _check_unchanged(suggestion, issue, field="story_points", name="storyPoints")
-        issue_update(issue=issue, story_points=result["storyPoints"])
-    else:
-        for subtask in result["subtasks"]:
-            created.append(
-                issue_create(
-                    key=issue_next_key(project=issue.project),
-                    type=Issue.Type.SUBTASK,
-                    title=subtask["title"],
-                    description=subtask["description"],
-                    priority=issue.priority,
-                    story_points=subtask["storyPoints"],
-                    parent=issue,
-                )
-            )
+    try:
+        created = _apply(suggestion, issue)
+    except ValidationError as error:  # parsing bounds what it applies; this is the last guard
+        raise SuggestionConflict(
+            f"This suggestion cannot be applied to {issue.key}: {' '.join(error.messages)}"
+        ) from error
     suggestion.issue = issue  # an issue stored under the key since the suggestion was made
     _mark_reviewed(suggestion, user, Suggestion.ReviewStatus.ACCEPTED)
     return Acceptance(suggestion=suggestion, issue=issue, created=created)
+
+
+def _apply(suggestion: Suggestion, issue: Issue) -> list[Issue]:
+    """Apply a suggestion's result to its issue; return the issues it created."""
+    result = suggestion.result or {}
+    if suggestion.kind == Suggestion.Kind.REFINE:
+        _check_unchanged(suggestion, issue, field="description", name="description")
+        issue_update(issue=issue, description=result["refinedDescription"])
+        return []
+    if suggestion.kind == Suggestion.Kind.ESTIMATE:
+        _check_unchanged(suggestion, issue, field="story_points", name="storyPoints")
+        issue_update(issue=issue, story_points=result["storyPoints"])
+        return []
+    return [
+        issue_create(
+            project=issue.project,
+            type=Issue.Type.SUBTASK,
+            title=subtask["title"],
+            description=subtask["description"],
+            priority=issue.priority,
+            story_points=subtask["storyPoints"],
+            parent=issue,
+        )
+        for subtask in result["subtasks"]
+    ]
 
 
 @transaction.atomic
@@ -464,9 +516,13 @@ def _issue_to_apply(suggestion: Suggestion) -> Issue:
 
 def _check_unchanged(suggestion: Suggestion, issue: Issue, *, field: str, name: str) -> None:
     # The context holds the field as the prompt saw it; that may be the request's draft rather
-    # than the stored value, so only an edit saved after the suggestion counts as a change.
+    # than the stored value, so only an edit saved since the context was read is a change.
     seen = suggestion.context.get(name)
-    if getattr(issue, field) != seen and issue.updated_at > suggestion.created_at:
+    if suggestion.issue_updated_at is not None:
+        saved_since = issue.updated_at != suggestion.issue_updated_at
+    else:  # an issue stored under the key after the suggestion was made
+        saved_since = issue.updated_at > suggestion.created_at
+    if getattr(issue, field) != seen and saved_since:
         raise SuggestionConflict(
             f"{issue.key}'s {Issue._meta.get_field(field).verbose_name} changed after this "
             "suggestion was made; accepting it would overwrite that change. Ask for a new one."

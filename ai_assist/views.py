@@ -47,7 +47,7 @@ def _start(request: HttpRequest, kind: str) -> Suggestion:
     user = authorize(request)
     try:
         body = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise exceptions.ParseError("The body must be a JSON object.") from None
     return start_suggestion(user=user, kind=kind, data=body)
 
@@ -81,11 +81,15 @@ async def _stream(request: HttpRequest, kind: str) -> HttpResponse:
     request.stream = response  # type: ignore[attr-defined]  # for config.asgi.Handler
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # tell proxies such as nginx not to buffer
+    # Its sends end then, even if its client stops reading (config.asgi.Handler).
+    response.deadline = asyncio.get_running_loop().time() + settings.AI_DEADLINE + 1
     return response
 
 
 class SuggestionStream(StreamingHttpResponse):
     """An event stream that leaves its suggestion true even if it was never iterated."""
+
+    deadline: float  # on the event loop's clock
 
     def __init__(self, suggestion: Suggestion, events: AsyncIterator[bytes], **kwargs: Any):
         super().__init__(events, **kwargs)

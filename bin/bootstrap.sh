@@ -12,9 +12,4 @@ fi
 "$PYTHON" -m uv sync --locked --quiet --python "$PYTHON"
 mkdir -p var  # test databases, logs and benchmark results
 
-# A local .env with a secret key of its own; never committed (see .env.example).
-if [[ ! -f .env ]]; then
-    secret="$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))')"
-    sed "s|^DJANGO_SECRET_KEY=.*|DJANGO_SECRET_KEY=${secret}|" .env.example > .env
-    echo "Wrote .env with a new secret key (edit it to use OpenAI or PostgreSQL)."
-fi
+source bin/dotenv.sh

@@ -1,10 +1,14 @@
 """ASGI entry point: `uvicorn config.asgi:application`."""
 
 import asyncio
+import contextlib
 import gc
+import json
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from importlib import import_module
+from typing import Any
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -15,6 +19,12 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+logger = logging.getLogger("ai_assist")
+
+
+class BodyTooLarge(Exception):
+    """A request's body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE."""
 
 
 class Request(ASGIRequest):
@@ -44,10 +54,17 @@ class Handler(ASGIHandler):
 
     streams = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streams")
     request_class = Request
+    _background: asyncio.Task | None = None
 
-    async def __call__(self, scope: dict, receive: object, send: object) -> None:
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return await self.lifespan(receive, send)
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
+        self.start_background()  # if the server runs without the lifespan protocol
+        if _too_large(scope):
+            # Refused before a byte of it is read, authenticated or not.
+            return await _send_too_large(send)
         if scope["path"].endswith("-stream"):
             async with ThreadSensitiveContext(executor=self.streams):
                 return await self.handle(scope, receive, send)
@@ -60,6 +77,53 @@ class Handler(ASGIHandler):
             finally:
                 await sync_to_async(connections.close_all)()
 
+    async def handle(self, scope: dict, receive: Any, send: Any) -> None:
+        try:
+            await super().handle(scope, receive, send)
+        except BodyTooLarge:  # a body sent without its length, read up to the limit
+            await _send_too_large(send)
+
+    async def read_body(self, receive: Any) -> Any:
+        return await super().read_body(_counting(receive))
+
+    async def send_response(self, response: HttpResponseBase, send: Any) -> None:
+        """Send a response; an event stream only until its call's deadline.
+
+        A client that stops reading blocks the send of the next event, and the events with it.
+        At the deadline (a moment after the call's own, so that it can end itself first) the
+        stream is ended all the same: its suggestion is stored as it ended, and the server
+        closes the connection.
+        """
+        deadline = getattr(response, "deadline", None)
+        if deadline is None:
+            return await super().send_response(response, send)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await super().send_response(response, send)
+        except TimeoutError:
+            logger.warning("a stream's client stopped reading; the stream ended at its deadline")
+
+    async def lifespan(self, receive: Any, send: Any) -> None:
+        """Start the heartbeat with the server, and stop it with the server."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.start_background()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._background is not None:
+                    self._background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._background
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def start_background(self) -> None:
+        if self._background is None:
+            from ai_assist.workers import keep_alive
+
+            self._background = asyncio.create_task(keep_alive())
+
     async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
         try:
             return await super().run_get_response(request)
@@ -69,6 +133,40 @@ class Handler(ASGIHandler):
             if response := getattr(request, "stream", None):
                 await sync_to_async(response.close)()
             raise
+
+
+def _too_large(scope: dict) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.isdigit() and int(value) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return False
+
+
+def _counting(receive: Any) -> Any:
+    """Wrap `receive` to raise BodyTooLarge once the body passes the limit."""
+    read = 0
+
+    async def receive_counted() -> dict:
+        nonlocal read
+        message = await receive()
+        read += len(message.get("body", b""))
+        if read > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise BodyTooLarge
+        return message
+
+    return receive_counted
+
+
+async def _send_too_large(send: Any) -> None:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    body = json.dumps({"detail": f"The request body is larger than {limit:,} bytes."}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 django.setup(set_prefix=False)  # as get_asgi_application() does, for our handler

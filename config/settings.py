@@ -1,6 +1,7 @@
 """Django settings for the issue tracker's AI assistant, read from the environment."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -16,6 +17,20 @@ SECRET_KEY = env("DJANGO_SECRET_KEY") if not DEBUG else env("DJANGO_SECRET_KEY",
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
+# Behind HTTPS (docs/operations.md): each set from the environment, off by default so that the
+# service works on plain http://127.0.0.1 as it starts.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=False)
+# A proxy that ends TLS says so in a header, e.g. "HTTP_X_FORWARDED_PROTO,https".
+_proxy_ssl_header = env.list("DJANGO_SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+# Bodies are read in full before a view runs: a larger one is refused unread (config.asgi).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=1_048_576)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -27,6 +42,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served by us: the docs work offline
+    "axes",  # failed logins: a username is locked out from an address after AXES_FAILURE_LIMIT
+    "config",
     "issues",
     "ai_assist",
 ]
@@ -42,6 +59,7 @@ MIDDLEWARE = [
     "config.middleware.AuthenticationMiddleware",
     "config.middleware.MessageMiddleware",
     "config.middleware.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # async: no thread hop, unless it answers a lockout
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -87,6 +105,16 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures are what it needs; no row for every login
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -107,6 +135,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 REST_FRAMEWORK = {
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "config.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -150,6 +183,12 @@ AI_SSE_FLUSH_INTERVAL = env.float("AI_SSE_FLUSH_INTERVAL", default=0.1)
 AI_OFFLINE_DELAY = env.float("AI_OFFLINE_DELAY", default=0.02)
 AI_MAX_CONCURRENT_STREAMS = env.int("AI_MAX_CONCURRENT_STREAMS", default=3)
 AI_RATE_LIMIT = env("AI_RATE_LIMIT", default="60/min")  # calls per user: DRF's s, min, hour, day
+# The longest a call may run, start to end, whatever the upstream or the client does; a call
+# still running then ends `failed`, and stops counting against AI_MAX_CONCURRENT_STREAMS.
+AI_DEADLINE = env.float("AI_DEADLINE", default=300.0)
+# Each server process says it is alive this often; the calls of one not heard from for three
+# beats (it was killed, or its machine died) end `failed` ("interrupted").
+AI_HEARTBEAT = env.float("AI_HEARTBEAT", default=10.0)
 
 LOGGING = {
     "version": 1,

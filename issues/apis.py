@@ -3,11 +3,28 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import generics, serializers
+from rest_framework import generics, permissions, serializers
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from issues import selectors, services
 from issues.models import Issue
 from issues.serializers import IssueSerializer
+
+
+class IssuePermission(permissions.IsAuthenticated):
+    """The tracker is the team's: every member reads, creates and edits its issues; deleting
+    one takes staff, or Django's permission to delete issues (as in admin).
+    """
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        return request.method != "DELETE" or can_delete_issues(request.user)
+
+
+def can_delete_issues(user: Any) -> bool:
+    return user.is_active and (user.is_staff or user.has_perm("issues.delete_issue"))
 
 
 def _saving(save: Any, **fields: Any) -> Issue:
@@ -21,6 +38,7 @@ class IssueListApi(generics.ListCreateAPIView):
     """List issues (`?search=`, `?type=`) or create one; a missing key gets the next free one."""
 
     serializer_class = IssueSerializer
+    permission_classes = [IssuePermission]
 
     def get_queryset(self) -> Any:
         return selectors.issue_list(
@@ -33,7 +51,10 @@ class IssueListApi(generics.ListCreateAPIView):
 
 
 class IssueDetailApi(generics.RetrieveUpdateDestroyAPIView):
+    """Read or edit an issue (its key is fixed); deleting it takes staff or the permission."""
+
     serializer_class = IssueSerializer
+    permission_classes = [IssuePermission]
     lookup_field = "key"
     queryset = Issue.objects.select_related("parent")
 

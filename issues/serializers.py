@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from issues.models import Issue
+from issues.models import KEY_INPUT_PATTERN, Issue
 
 
 class AnyCaseChoiceField(serializers.ChoiceField):
@@ -24,10 +24,10 @@ class IssueSerializer(serializers.ModelSerializer):
         slug_field="key", queryset=Issue.objects.all(), allow_null=True, required=False
     )
     key = serializers.RegexField(
-        r"^[A-Za-z][A-Za-z0-9_]*-[1-9][0-9]*$",
+        KEY_INPUT_PATTERN,
         max_length=32,
         required=False,
-        error_messages={"invalid": "A key looks like ISSUE-123."},
+        error_messages={"invalid": "A key looks like ISSUE-123 (at most nine digits)."},
     )
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
@@ -48,9 +48,16 @@ class IssueSerializer(serializers.ModelSerializer):
 
     def validate_key(self, key: str) -> str:
         key = key.upper()
-        others = Issue.objects.filter(key=key)
         if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        if others.exists():
+            # Other issues and suggestions refer to it: a key is fixed once the issue exists.
+            if key != self.instance.key:
+                raise serializers.ValidationError("The key of an issue cannot change.")
+            return key
+        if Issue.objects.filter(key=key).exists():
             raise serializers.ValidationError("An issue with this key already exists.")
         return key
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None:
+            data.pop("key", None)  # the same key: nothing to change
+        return data

@@ -47,7 +47,8 @@ class OfflineProvider(Provider):
         return MODEL
 
     async def stream(self, prompt: Prompt, completion: Completion) -> AsyncIterator[str]:
-        answer = ANSWERS[prompt.kind](prompt.context)
+        # Reading the text is CPU work: in a thread, so that other requests go on meanwhile.
+        answer = await asyncio.to_thread(ANSWERS[prompt.kind], prompt.context)
         words = _WORD.findall(answer)
         completion.usage = {
             "prompt_tokens": sum(len(m["content"]) for m in prompt.messages) // 4,

@@ -140,7 +140,7 @@ def _read_events(data: bytes, completion: Completion) -> tuple[bytes, str, bool]
             continue  # blank separators, comments, event names
         payload = line[5:].strip()
         if payload == b"[DONE]":
-            return rest, "".join(text), True
+            return rest, _no_nul("".join(text)), True
         chunk = jiter.from_json(payload)
         if "error" in chunk:
             raise ProviderError("The AI service reported an error in the middle of its answer.")
@@ -150,7 +150,12 @@ def _read_events(data: bytes, completion: Completion) -> tuple[bytes, str, bool]
         if usage := chunk.get("usage"):
             completion.usage = usage
         completion.model = chunk.get("model") or completion.model
-    return rest, "".join(text), False
+    return rest, _no_nul("".join(text)), False
+
+
+def _no_nul(text: str) -> str:
+    # No database stores a NUL character in text (PostgreSQL refuses it): none is sent either.
+    return text.replace("\x00", "") if "\x00" in text else text
 
 
 def _caused_by_time_out(error: BaseException) -> bool:

@@ -5,7 +5,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from django.core.exceptions import ValidationError
 from model_bakery import baker
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.test import APIClient
@@ -269,7 +268,7 @@ def test_a_breakdown_is_applied_whole_or_not_at_all(user, issue):
     suggestion.result["subtasks"][-1]["title"] = ""  # the last subtask cannot be stored
     suggestion.save()
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(services.SuggestionConflict, match="cannot be blank"):
         services.suggestion_accept(suggestion=suggestion, user=user)
 
     assert not issue.children.exists()

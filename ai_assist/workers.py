@@ -1,0 +1,70 @@
+"""Server processes that run AI calls: each says it is alive, and ends the calls of dead ones.
+
+A process killed mid-call (SIGKILL, a crash, its machine gone) cannot store how its calls
+ended. Each process beats every AI_HEARTBEAT seconds in its own row; any process that finds
+a call `streaming` in a process not heard from for three beats ends it `failed`, so that it
+can be reviewed and no longer counts against its user's limits.
+"""
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from ai_assist.models import Suggestion, Worker
+
+logger = logging.getLogger("ai_assist")
+
+INTERRUPTED = "The call was interrupted: the server running it stopped. Try again."
+
+# This process: its host, its pid and a random part (a restarted process may get the pid back).
+WORKER_ID = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+_registered = False
+
+
+def worker_id() -> str:
+    """Return this process's id, registering it before its first call is stored."""
+    global _registered
+    if not _registered:
+        beat()
+        _registered = True
+    return WORKER_ID
+
+
+def beat() -> None:
+    """Say that this process is alive."""
+    Worker.objects.update_or_create(id=WORKER_ID, defaults={"seen_at": timezone.now()})
+
+
+def sweep() -> int:
+    """End the calls of processes not heard from for three beats; return how many."""
+    stale = timezone.now() - timedelta(seconds=3 * settings.AI_HEARTBEAT)
+    alive = Worker.objects.filter(seen_at__gte=stale).values("id")
+    ended = (
+        Suggestion.objects.filter(status=Suggestion.Status.STREAMING, created_at__lt=stale)
+        .exclude(worker__in=alive)
+        .update(status=Suggestion.Status.FAILED, error=INTERRUPTED, finished_at=timezone.now())
+    )
+    Worker.objects.filter(seen_at__lt=stale).delete()
+    if ended:
+        logger.warning("ended %s AI calls of server processes that stopped", ended)
+    return ended
+
+
+async def keep_alive() -> None:
+    """Beat and sweep, every AI_HEARTBEAT seconds, until cancelled (from the first moment:
+    the calls of a process that died before this one started end soon after it starts).
+    """
+    while True:
+        try:
+            await sync_to_async(beat)()
+            await sync_to_async(sweep)()
+        except Exception:
+            logger.exception("the heartbeat failed; trying again")
+        await asyncio.sleep(settings.AI_HEARTBEAT)
