@@ -85,11 +85,14 @@ class Suggestion(models.Model):
 
 
 class Worker(models.Model):
-    """A server process that runs AI calls, alive as long as it is heard from (workers.py)."""
+    """A server process that runs AI calls, alive while it says so (ai_assist/workers.py)."""
 
     id = models.CharField(max_length=64, primary_key=True)
     started_at = models.DateTimeField(auto_now_add=True)
-    seen_at = models.DateTimeField(db_index=True)
+    seen_at = models.DateTimeField()
+    # Three of its own heartbeats after it was last heard from: each process may beat at its
+    # own pace, and the others judge it by it.
+    expires_at = models.DateTimeField(db_index=True)
 
     def __str__(self) -> str:
         return self.id

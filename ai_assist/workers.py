@@ -2,8 +2,9 @@
 
 A process killed mid-call (SIGKILL, a crash, its machine gone) cannot store how its calls
 ended. Each process beats every AI_HEARTBEAT seconds in its own row; any process that finds
-a call `streaming` in a process not heard from for three beats ends it `failed`, so that it
-can be reviewed and no longer counts against its user's limits.
+a call `streaming` in a process not heard from for three of its beats ends it `failed`, so
+that it can be reviewed and no longer counts against its user's limits. A process that stops
+gives its calls a moment to store how they ended, and ends those that could not.
 """
 
 import asyncio
@@ -38,33 +39,60 @@ def worker_id() -> str:
 
 
 def beat() -> None:
-    """Say that this process is alive."""
-    Worker.objects.update_or_create(id=WORKER_ID, defaults={"seen_at": timezone.now()})
+    """Say that this process is alive, for three heartbeats from now."""
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=3 * settings.AI_HEARTBEAT)
+    Worker.objects.update_or_create(
+        id=WORKER_ID, defaults={"seen_at": now, "expires_at": expires_at}
+    )
 
 
 def sweep() -> int:
-    """End the calls of processes not heard from for three beats; return how many."""
-    stale = timezone.now() - timedelta(seconds=3 * settings.AI_HEARTBEAT)
-    alive = Worker.objects.filter(seen_at__gte=stale).values("id")
+    """End the calls of the processes no longer alive; return how many."""
+    now = timezone.now()
+    alive = Worker.objects.filter(expires_at__gte=now).values("id")
     ended = (
-        Suggestion.objects.filter(status=Suggestion.Status.STREAMING, created_at__lt=stale)
+        Suggestion.objects.filter(status=Suggestion.Status.STREAMING)
         .exclude(worker__in=alive)
-        .update(status=Suggestion.Status.FAILED, error=INTERRUPTED, finished_at=timezone.now())
+        .update(status=Suggestion.Status.FAILED, error=INTERRUPTED, finished_at=now)
     )
-    Worker.objects.filter(seen_at__lt=stale).delete()
+    Worker.objects.filter(expires_at__lt=now).delete()
     if ended:
         logger.warning("ended %s AI calls of server processes that stopped", ended)
     return ended
 
 
+def stop() -> None:
+    """End this process's calls that are still running, and say it is gone."""
+    Suggestion.objects.filter(worker=WORKER_ID, status=Suggestion.Status.STREAMING).update(
+        status=Suggestion.Status.FAILED, error=INTERRUPTED, finished_at=timezone.now()
+    )
+    Worker.objects.filter(id=WORKER_ID).delete()
+
+
+def running_here() -> bool:
+    return Suggestion.objects.filter(worker=WORKER_ID, status=Suggestion.Status.STREAMING).exists()
+
+
 async def keep_alive() -> None:
     """Beat and sweep, every AI_HEARTBEAT seconds, until cancelled (from the first moment:
     the calls of a process that died before this one started end soon after it starts).
+
+    Cancelled, wait a little for this process's calls (the server has just cut their
+    streams) to store how they ended, then end the rest.
     """
-    while True:
-        try:
-            await sync_to_async(beat)()
-            await sync_to_async(sweep)()
-        except Exception:
-            logger.exception("the heartbeat failed; trying again")
-        await asyncio.sleep(settings.AI_HEARTBEAT)
+    try:
+        while True:
+            try:
+                await sync_to_async(beat)()
+                await sync_to_async(sweep)()
+            except Exception:
+                logger.exception("the heartbeat failed; trying again")
+            await asyncio.sleep(settings.AI_HEARTBEAT)
+    except asyncio.CancelledError:
+        for _ in range(40):  # up to 2 s
+            if not await sync_to_async(running_here)():
+                break
+            await asyncio.sleep(0.05)
+        await sync_to_async(stop)()
+        raise

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ class Outcome:
     final: dict[str, Any] | None = None  # the metadata event, or the error event
     error: str = ""  # a transport problem: refused, reset, cut before the end
     left: bool = False  # the client hung up on purpose
+    stalled: bool = False  # the client stopped reading for a while
 
     @property
     def ttft(self) -> float | None:
@@ -57,6 +59,7 @@ class _Stream(asyncio.Protocol):
         leave_after: int | None,
         leave_at_first_text: bool,
         keep_text: bool,
+        stall: tuple[int, float] | None,
     ) -> None:
         self.request = request
         self.outcome = outcome
@@ -65,6 +68,7 @@ class _Stream(asyncio.Protocol):
         self.leave_after = leave_after
         self.leave_at_first_text = leave_at_first_text
         self.keep_text = keep_text
+        self.stall = stall
         self.parser = httptools.HttpResponseParser(self)
         self.buffer = b""
         self.last: float | None = None  # when the last text came
@@ -113,6 +117,12 @@ class _Stream(asyncio.Protocol):
             if self.last is not None:
                 outcome.gaps.append(now - self.last)
             self.last = now
+        if self.stall and outcome.events >= self.stall[0] and not outcome.stalled:
+            # Stop reading (the server's sends then block), and read on later.
+            outcome.stalled = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.stall[1], self.transport.resume_reading)  # type: ignore[union-attr]
         if (self.leave_after is not None and outcome.events >= self.leave_after) or (
             self.leave_at_first_text and outcome.first_text is not None
         ):
@@ -154,15 +164,22 @@ async def stream(
     leave_after: int | None = None,
     leave_at_first_text: bool = False,
     keep_text: bool = False,
+    stall: tuple[int, float] | None = None,
     timeout: float = 120,
 ) -> Outcome:
     """Send one request to 127.0.0.1:`port` and read its event stream to the end (or leave
-    after `leave_after` events, or at the first text)."""
+    after `leave_after` events, or at the first text; or, with `stall` (events, seconds), stop
+    reading after that many events for that long, through a small receive buffer)."""
     loop = asyncio.get_running_loop()
     outcome = Outcome(started=time.perf_counter())
     done = loop.create_future()
     transport = None
+    sock = socket.socket()
+    sock.setblocking(False)
+    if stall:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     try:
+        await loop.sock_connect(sock, ("127.0.0.1", port))
         transport, _ = await loop.create_connection(
             lambda: _Stream(
                 request,
@@ -172,9 +189,9 @@ async def stream(
                 leave_after=leave_after,
                 leave_at_first_text=leave_at_first_text,
                 keep_text=keep_text,
+                stall=stall,
             ),
-            "127.0.0.1",
-            port,
+            sock=sock,
         )
         await asyncio.wait_for(done, timeout)
     except (OSError, TimeoutError) as error:
@@ -182,4 +199,6 @@ async def stream(
     finally:
         if transport is not None:
             transport.close()
+        else:
+            sock.close()
     return outcome

@@ -1,4 +1,5 @@
-"""Fault soak: thousands of streams with upstream errors, cut streams and clients that leave early.
+"""Fault soak: thousands of streams with upstream errors, cut streams, clients that leave early
+and clients that stop reading; then a worker killed mid-stream and restarted.
 
 Then check every stored suggestion against what its client saw, and the server's memory against
 where it started. Bounded in count and time; loopback only. Run it with `bin/bench --soak`.
@@ -6,8 +7,10 @@ where it started. Bounded in count and time; loopback only. Run it with `bin/ben
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
+import signal
 import sys
 import time
 from collections import Counter
@@ -24,8 +27,13 @@ FAULTS = {
     "500": "[[fake:500]]",  # the upstream answers HTTP 500
     "cut": "[[fake:cut]]",  # the upstream drops the connection half way
     "leave": "[[fake:delay=0.01]]",  # a slower answer, which the client leaves after one event
+    # A slow answer (5 s) whose client stops reading after one event: the call's deadline
+    # (3 s) ends it. (A send blocked on such a client ends there too: tests/ai_assist/
+    # test_deadline.py; on loopback the kernel takes more than an answer's worth first.)
+    "stall": "[[fake:delay=0.1]]",
     "none": "",
 }
+DEADLINE = 3  # AI_DEADLINE of the soak's server: ten times its longest plain call
 
 
 @dataclass(frozen=True)
@@ -39,13 +47,16 @@ class Call:
         return f"SOAK-{self.number}"
 
 
-def plan(count: int, *, seed: int = 1, share: float = 0.1) -> list[Call]:
-    """`count` calls: `share` of them each with an upstream error, a cut, a client leaving."""
+def plan(count: int, *, seed: int = 1, share: float = 0.1, stalls: float = 0.01) -> list[Call]:
+    """`count` calls: `share` of them each with an upstream error, a cut, a client leaving, and
+    `stalls` of them with a client that stops reading (each holds its slot to its deadline)."""
     rng = random.Random(seed)
     calls = []
     for number in range(1, count + 1):
         draw = rng.random() / share
         fault = "500" if draw < 1 else "cut" if draw < 2 else "leave" if draw < 3 else "none"
+        if fault == "none" and draw < 3 + stalls / share:
+            fault = "stall"
         calls.append(Call(number, KINDS[number % len(KINDS)], fault))
     return calls
 
@@ -73,6 +84,7 @@ async def run(
                 port,
                 _request(call, tokens[call.number % len(tokens)]),
                 leave_after=1 if call.fault == "leave" else None,
+                stall=(1, DEADLINE + 3) if call.fault == "stall" else None,
                 keep_text=True,
                 timeout=max(deadline - time.monotonic(), 1),
             )
@@ -87,7 +99,8 @@ def check(
 
     Every call stores one suggestion; none stays `streaming`; `completed` exactly when the
     client got the metadata (with that suggestion's id and text), `failed` exactly when it got
-    an error event, `cancelled` when it left (having seen a prefix of the stored text).
+    an error event, `cancelled` when it left (having seen a prefix of the stored text), and
+    `failed` past its deadline when it stopped reading (the server then closed the stream).
     """
     problems: list[str] = []
     by_key: dict[str, list[dict[str, Any]]] = {}
@@ -104,7 +117,10 @@ def check(
             continue
         row = stored[0]
         ends[(call.fault, seen.saw, row["status"])] += 1
-        if seen.status != 200 or seen.saw == "broken":
+        if call.fault == "stall":
+            if row["status"] != "failed" or "AI_DEADLINE" not in row["error"]:
+                problems.append(f"{call.key}: stopped reading, stored {row['status']}")
+        elif seen.status != 200 or seen.saw == "broken":
             problems.append(f"{call.key}: HTTP {seen.status}, {seen.error or 'no end event'}")
         elif row["status"] != expected[seen.saw]:
             problems.append(f"{call.key}: the client saw {seen.saw}, stored {row['status']}")
@@ -115,6 +131,67 @@ def check(
         elif seen.saw == "left" and not row["text"].startswith(seen.text):
             problems.append(f"{call.key}: the text the client saw is not what was stored")
     return problems, ends
+
+
+KILLED = 24  # calls in flight when a worker is killed
+
+
+async def _killed_calls(port: int, tokens: list[str], kill: Any) -> list[client.Outcome]:
+    """Start slow calls (5 s each), kill a worker a second in, read what is left of them."""
+    calls = [Call(number, KINDS[number % len(KINDS)], "none") for number in range(KILLED)]
+
+    def request(call: Call) -> bytes:
+        body = {
+            "issueId": f"KILL-{call.number + 1}",
+            "issueType": "TASK",
+            "currentDescription": "Killed [[fake:delay=0.05]] [[fake:tokens=100]]",
+        }
+        headers = {"Authorization": f"Token {tokens[call.number % len(tokens)]}"}
+        return client.post(harness.PATHS[call.kind], body, headers)
+
+    streams = [
+        asyncio.create_task(client.stream(port, request(call), keep_text=True, timeout=30))
+        for call in calls
+    ]
+    await asyncio.sleep(1)
+    kill()
+    return await asyncio.gather(*streams)
+
+
+def kill_a_worker(
+    server: harness.Process, *, workers: int, env: dict[str, str], tokens: list[str], url: str
+) -> tuple[list[str], float]:
+    """Kill a worker (SIGKILL) in the middle of its streams; start it again (uvicorn's
+    supervisor does with several workers); check that within a minute none of those calls is
+    left `streaming`, each ended `failed` (interrupted) or, served by a worker that lived,
+    `completed`. Return the problems and how long that took."""
+    if workers == 1:
+        victim = server.pid
+    else:  # one of the supervisor's workers
+        victim = next(pid for pid in harness.tree(server.pid)[1:] if pid != server.pid)
+    outcomes = uvloop.run(
+        _killed_calls(server.port, tokens, lambda: os.kill(victim, signal.SIGKILL))
+    )
+    killed_at = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        if workers == 1:
+            stack.enter_context(harness.service(workers=1, env=env))  # restarted
+        while True:
+            rows = [r for r in harness.suggestions(url) if r["request"]["issueId"][:5] == "KILL-"]
+            took = time.monotonic() - killed_at
+            if not any(row["status"] == "streaming" for row in rows) or took > 90:
+                break
+            time.sleep(2)
+    problems = [f"{len(rows)} suggestions stored for {KILLED} killed calls"] * (len(rows) != KILLED)
+    by_key = {row["request"]["issueId"]: row for row in rows}
+    for number, seen in enumerate(outcomes, 1):
+        row = by_key.get(f"KILL-{number}")
+        ended = (seen.saw, row and row["status"])
+        if ended not in (("completed", "completed"), ("broken", "failed")):
+            problems.append(f"KILL-{number}: the client saw {ended[0]}, stored {ended[1]}")
+    if took > 60:
+        problems.append(f"calls of the killed worker still streaming after {took:.0f} s")
+    return problems, took
 
 
 def main() -> None:
@@ -144,6 +221,7 @@ def main() -> None:
             database_url=database_url, upstream_port=fake.port, provider="openai"
         )
         env["AI_MAX_RETRIES"] = "0"  # an upstream error ends the call: no retry hides it
+        env["AI_DEADLINE"] = str(DEADLINE)
         with harness.service(workers=args.workers, env=env) as server:
             deadline = time.monotonic() + args.time_limit
             # Warm up with the same mix, so that "before" is the memory of a server in use.
@@ -159,9 +237,18 @@ def main() -> None:
             elapsed = time.monotonic() - started
             time.sleep(1)  # let the last requests' clean-up run
             rss_after = harness.rss_bytes(server.pid)
+            killed_problems, swept_in = kill_a_worker(
+                server, workers=args.workers, env=env, tokens=tokens, url=database_url
+            )
     rows = harness.suggestions(database_url, after=0)
-    rows = [row for row in rows if int(row["request"]["issueId"].split("-")[1]) > len(warm_up)]
+    rows = [
+        row
+        for row in rows
+        if row["request"]["issueId"].startswith("SOAK-")
+        and int(row["request"]["issueId"].split("-")[1]) > len(warm_up)
+    ]
     problems, ends = check(calls, outcomes, rows)
+    problems += killed_problems
     grown = rss_after - rss_before
     print(
         f"soak db={args.db} workers={args.workers} streams={args.streams} "
@@ -172,6 +259,7 @@ def main() -> None:
         f"  stored per status: {dict(Counter(row['status'] for row in rows))}",
         f"  server memory: {rss_before / 2**20:.1f} MB before, {memory.peak / 2**20:.1f} MB peak,"
         f" {rss_after / 2**20:.1f} MB after ({grown / 2**20:+.1f} MB)",
+        f"  a worker killed (SIGKILL) mid-stream, restarted: its calls ended in {swept_in:.0f} s",
         f"  problems: {len(problems)}",
         *(f"    {problem}" for problem in problems[:20]),
         sep="\n",

@@ -54,14 +54,12 @@ class Handler(ASGIHandler):
 
     streams = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streams")
     request_class = Request
-    _background: asyncio.Task | None = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             return await self.lifespan(receive, send)
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
-        self.start_background()  # if the server runs without the lifespan protocol
         if _too_large(scope):
             # Refused before a byte of it is read, authenticated or not.
             return await _send_too_large(send)
@@ -104,25 +102,22 @@ class Handler(ASGIHandler):
             logger.warning("a stream's client stopped reading; the stream ended at its deadline")
 
     async def lifespan(self, receive: Any, send: Any) -> None:
-        """Start the heartbeat with the server, and stop it with the server."""
+        """Run the AI calls' heartbeat (ai_assist.workers) from the server's start to its end."""
+        from ai_assist.workers import keep_alive
+
+        heartbeat = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.start_background()
+                heartbeat = asyncio.create_task(keep_alive())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._background is not None:
-                    self._background.cancel()
+                if heartbeat is not None:
+                    heartbeat.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
-                        await self._background
+                        await heartbeat
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    def start_background(self) -> None:
-        if self._background is None:
-            from ai_assist.workers import keep_alive
-
-            self._background = asyncio.create_task(keep_alive())
 
     async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
         try:

@@ -102,7 +102,7 @@ class Service:
         return self.log.read_text(errors="replace")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -148,7 +148,7 @@ def service_factory(
         key = (instance, *sorted(env.items()))
         if key in servers:
             return servers[key]
-        port = _free_port()
+        port = free_port()
         log = LOGS / f"server-{port}.log"
         command = [sys.executable, "-m", "uvicorn", "config.asgi:application",
                    "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]  # fmt: skip

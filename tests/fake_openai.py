@@ -196,6 +196,8 @@ class FakeConfig:
     fault: str | None = None
     retry_after: int = 1
     gzip: bool = False  # a streamed answer sent gzip-encoded, as some proxies do
+    model: str | None = None  # the model the chunks name (default: the request's)
+    usage: str | None = None  # the usage object sent, as JSON text (default: counted)
 
     def merged(self, **fields: Any) -> Self:
         """A copy with `fields` applied (strings are coerced); ValueError if one is invalid."""
@@ -208,7 +210,7 @@ class FakeConfig:
 def _coerce(name: str, value: Any) -> Any:
     # Values arrive as strings from markers/CLI and as JSON from /_fake/config.
     try:
-        if name == "reply":
+        if name in {"reply", "model", "usage"}:
             return None if value is None else str(value)
         if name == "tokens":
             tokens = None if value in (None, "") else int(value)
@@ -604,7 +606,7 @@ class FakeOpenAIApp:
                 tokens=config.tokens,
                 with_json=config.fault != "no_json",
             )
-        model = body.get("model")
+        model = config.model or body.get("model")
         model = model if isinstance(model, str) and model else "gpt-fake"
         # Roughly 4 characters per token, like OpenAI's rule of thumb.
         chars = sum(len(_text(m.get("content"))) for m in messages if isinstance(m, dict))
@@ -693,6 +695,8 @@ class FakeOpenAIApp:
                     "completion_tokens": len(content),
                     "total_tokens": prompt_tokens + len(content),
                 }
+                if config.usage is not None:
+                    usage = json.loads(config.usage)
                 tail = _chunk_tail(model, choices=[], usage=usage)
                 await send(_more(head + tail))
             if watch.gone.is_set():

@@ -1,6 +1,8 @@
 """Reading a model's answer: prose streamed, the JSON block held back, results checked."""
 
+import contextlib
 import json
+import time
 
 import pytest
 
@@ -138,3 +140,48 @@ def test_breakdown_without_subtasks_is_an_error():
         answer_parse(
             kind="breakdown", prose="Nothing to do.", block='{"subtasks": []}', context=CONTEXT
         )
+
+
+@pytest.mark.parametrize(
+    "prose",
+    [
+        # Each of these took the list-item pattern 4.5 to 20 s before, on the event loop.
+        "- x" + " " * 20_000 + "y",
+        "\n" * 20_000,
+        " \n" * 10_000,
+        "- a" + " " * 20_000 + "b\n",
+        ("7 " + " " * 50) * 4_000 + "points",
+        "`" * 200_000,
+    ],
+)
+def test_no_answer_makes_the_parser_backtrack(prose):
+    # Linear work takes milliseconds here; the patterns that backtracked took seconds.
+    started = time.perf_counter()
+    for kind in ("breakdown", "estimate"):
+        with contextlib.suppress(AnswerError):  # an answer or its error: either, at once
+            answer_parse(kind=kind, prose=prose, block="", context=CONTEXT)
+    split(prose, 4096)
+    assert time.perf_counter() - started < 2
+
+
+def test_a_block_nested_too_deeply_counts_as_no_block():
+    answer = answer_parse(
+        kind="estimate", prose="I'd say 3 points.", block="[" * 100_000, context=CONTEXT
+    )
+    assert answer.metadata == {"suggestedPoints": 3}
+
+
+def test_subtasks_are_bounded_and_the_complexity_follows_their_points():
+    subtasks = [
+        {"title": f"  Step\t{n}\n", "description": "d" * 5000, "storyPoints": 2} for n in range(20)
+    ]
+    answer = answer_parse(
+        kind="breakdown",
+        prose="Plan.",
+        block=json.dumps({"subtasks": subtasks, "complexity": "low", "confidence": 1}),
+        context=CONTEXT,
+    )
+    assert [task["title"] for task in answer.result["subtasks"]] == [f"Step {n}" for n in range(12)]
+    assert {len(task["description"]) for task in answer.result["subtasks"]} == {2000}
+    assert answer.result["totalPoints"] == 24
+    assert answer.result["complexity"] == "high"

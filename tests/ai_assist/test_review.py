@@ -2,6 +2,7 @@
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -214,6 +215,19 @@ def test_a_description_edited_since_is_not_overwritten(api_client, user, issue):
     issue.refresh_from_db()
     assert issue.description == "Edited by a teammate meanwhile."
     assert Suggestion.objects.get(pk=suggestion.pk).review_status == "pending"
+
+
+def test_an_edit_saved_while_the_suggestion_was_stored_is_not_overwritten(api_client, user, issue):
+    """An edit that lands between the context's read and the suggestion's insert carries an
+    earlier time than the suggestion, but is a change all the same."""
+    suggestion = suggest(user, "refine")
+    Issue.objects.filter(pk=issue.pk).update(
+        description="Edited by a teammate meanwhile.",
+        updated_at=suggestion.created_at - timedelta(milliseconds=1),
+    )
+    response = api_client.post(f"/api/ai/suggestions/{suggestion.pk}/accept")
+    assert response.status_code == 409
+    assert Issue.objects.get(pk=issue.pk).description == "Edited by a teammate meanwhile."
 
 
 def test_story_points_set_since_are_not_overwritten(api_client, user, issue):

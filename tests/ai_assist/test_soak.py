@@ -12,8 +12,9 @@ from bench import soak
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_faults_under_concurrency_leave_every_suggestion_true(service, token, fake):
-    calls = soak.plan(48, seed=7, share=0.15)
+def test_faults_under_concurrency_leave_every_suggestion_true(service_factory, token, fake):
+    service = service_factory(AI_DEADLINE=str(soak.DEADLINE))
+    calls = soak.plan(48, seed=7, share=0.15, stalls=0.05)
     assert {call.fault for call in calls} == set(soak.FAULTS)  # each fault, and plain calls
     port = urlsplit(service.url).port
 
@@ -26,3 +27,4 @@ def test_faults_under_concurrency_leave_every_suggestion_true(service, token, fa
     assert not Suggestion.objects.filter(status=Suggestion.Status.STREAMING).exists()
     seen = {(fault, saw) for fault, saw, _ in ends}
     assert {("500", "failed"), ("cut", "failed"), ("leave", "left"), ("none", "completed")} <= seen
+    assert ("stall", "failed") in {(fault, status) for fault, _, status in ends}
