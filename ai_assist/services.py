@@ -166,18 +166,20 @@ def rate_limit() -> tuple[int, int, str]:
 
 
 async def suggestion_events(
-    suggestion: Suggestion, *, keepalive: float | None = None
+    suggestion: Suggestion, *, keepalive: float | None = None, deadline: float | None = None
 ) -> AsyncIterator[Event]:
     """Stream a started suggestion: its text, then its confidence and metadata, or one error.
 
     Whatever happens (an upstream failure, a bad answer, the client leaving), the suggestion is
-    stored as it ended. `keepalive` seconds of silence from the upstream yield a PING.
+    stored as it ended. `keepalive` seconds of silence from the upstream yield a PING. The call
+    ends by `deadline` (on the event loop's clock; by default AI_DEADLINE from now).
     """
+    if deadline is None:
+        deadline = call_deadline()
     prompt = prompt_build(kind=suggestion.kind, context=suggestion.context)
     completion = Completion(model=suggestion.model)
     splitter = ProseSplitter()
     started = time.perf_counter()
-    deadline = started + settings.AI_DEADLINE
     pump = _Pump(get_provider().stream(prompt, completion), pace=settings.AI_SSE_FLUSH_INTERVAL)
     outcome: dict[str, Any] = {"status": Suggestion.Status.CANCELLED}
     silence = settings.AI_TIMEOUT  # the longest the upstream may say nothing
@@ -228,8 +230,13 @@ async def suggestion_events(
         yield Event("error", ProviderError(outcome["error"], reason="internal"))
 
 
+def call_deadline() -> float:
+    """Return when a call starting now must end, on the event loop's clock."""
+    return asyncio.get_running_loop().time() + settings.AI_DEADLINE
+
+
 def _left(deadline: float) -> float:
-    return deadline - time.perf_counter()
+    return deadline - asyncio.get_running_loop().time()
 
 
 def _past_deadline() -> ProviderError:

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -11,7 +12,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -66,6 +66,7 @@ def _refused(error: exceptions.APIException) -> JsonResponse:
 
 
 async def _stream(request: HttpRequest, kind: str) -> HttpResponse:
+    deadline = services.call_deadline()  # from the moment the request is served
     start = asyncio.ensure_future(sync_to_async(_start)(request, kind))
     try:
         suggestion = await asyncio.shield(start)
@@ -76,13 +77,16 @@ async def _stream(request: HttpRequest, kind: str) -> HttpResponse:
         raise
     except exceptions.APIException as error:
         return _refused(error)
-    events = services.suggestion_events(suggestion, keepalive=settings.AI_SSE_KEEPALIVE)
+    events = services.suggestion_events(
+        suggestion, keepalive=settings.AI_SSE_KEEPALIVE, deadline=deadline
+    )
     response = SuggestionStream(suggestion, _encode(events), content_type="text/event-stream")
     request.stream = response  # type: ignore[attr-defined]  # for config.asgi.Handler
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # tell proxies such as nginx not to buffer
-    # Its sends end then, even if its client stops reading (config.asgi.Handler).
-    response.deadline = asyncio.get_running_loop().time() + settings.AI_DEADLINE + 1
+    # Its sends end soon after, even if its client stops reading (config.asgi.Handler): the
+    # call's own end at its deadline, an error event, comes first.
+    response.deadline = deadline + 2
     return response
 
 
@@ -122,19 +126,34 @@ async def _encode(events: AsyncIterator[services.Event]) -> AsyncIterator[bytes]
                 yield sse.event({"type": event.type, "value": event.value})
 
 
+def _post_only(view: Any) -> Any:
+    """Answer any method but POST with a 405 in JSON, as the API's other endpoints do."""
+
+    @functools.wraps(view)
+    async def post_only(request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            detail = f'Method "{request.method}" not allowed.'
+            response = JsonResponse({"detail": detail}, status=405)
+            response["Allow"] = "POST"
+            return response
+        return await view(request)
+
+    return post_only
+
+
 @csrf_exempt  # as in DRF: session requests are checked for CSRF in authorize()
-@require_POST
+@_post_only
 async def refine_description_stream(request: HttpRequest) -> HttpResponse:
     return await _stream(request, Suggestion.Kind.REFINE)
 
 
 @csrf_exempt
-@require_POST
+@_post_only
 async def estimate_points_stream(request: HttpRequest) -> HttpResponse:
     return await _stream(request, Suggestion.Kind.ESTIMATE)
 
 
 @csrf_exempt
-@require_POST
+@_post_only
 async def breakdown_issue_stream(request: HttpRequest) -> HttpResponse:
     return await _stream(request, Suggestion.Kind.BREAKDOWN)

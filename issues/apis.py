@@ -58,6 +58,10 @@ class IssueDetailApi(generics.RetrieveUpdateDestroyAPIView):
     lookup_field = "key"
     queryset = Issue.objects.select_related("parent")
 
+    def get_object(self) -> Issue:
+        self.kwargs["key"] = self.kwargs["key"].upper()  # keys in any letter case, as elsewhere
+        return super().get_object()
+
     def perform_update(self, serializer: IssueSerializer) -> None:
         serializer.instance = _saving(
             services.issue_update, issue=serializer.instance, **serializer.validated_data

@@ -14,13 +14,20 @@ class AnyCaseChoiceField(serializers.ChoiceField):
         return super().to_internal_value(data.upper() if isinstance(data, str) else data)
 
 
+class IssueKeyField(serializers.SlugRelatedField):
+    """An issue named by its key, in any letter case."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return super().to_internal_value(data.upper() if isinstance(data, str) else data)
+
+
 class IssueSerializer(serializers.ModelSerializer):
     type = AnyCaseChoiceField(choices=Issue.Type.choices, required=False)
     priority = AnyCaseChoiceField(choices=Issue.Priority.choices, required=False)
     storyPoints = serializers.IntegerField(
         source="story_points", min_value=0, max_value=1000, allow_null=True, required=False
     )
-    parent = serializers.SlugRelatedField(
+    parent = IssueKeyField(
         slug_field="key", queryset=Issue.objects.all(), allow_null=True, required=False
     )
     key = serializers.RegexField(

@@ -160,7 +160,7 @@ def service_factory(
             stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded machine takes its time to import Django
         while True:
             try:
                 httpx.get(f"{url}/api/issues/", timeout=1)

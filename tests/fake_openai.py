@@ -90,7 +90,7 @@ RESULTS: dict[str, dict[str, Any]] = {
                 "storyPoints": 3,
             },
         ],
-        "complexity": "medium",
+        "complexity": "low",  # 8 points in all
         "confidence": 0.85,
     },
 }

@@ -122,7 +122,7 @@ def test_a_stopping_server_waits_for_its_streams_a_bounded_time(
                 assert server.poll() is None, log.read_text()
                 return False
 
-        wait_until(up, timeout=60)
+        wait_until(up, timeout=180)  # bin/serve syncs .venv, migrates, collects static
         start_slow_call(SimpleNamespace(client=lambda: httpx.Client(base_url=url)), auth)
         server.send_signal(signal.SIGTERM)
         stopped = time.monotonic()

@@ -105,3 +105,13 @@ def test_huge_integers_are_refused_in_words(service, auth):
     assert page.status_code == 404
     assert page.json()["detail"] == "Invalid page."
     assert "Traceback" not in service.log_text()
+
+
+@pytest.mark.parametrize("path", ["/api/ai/estimate-points-stream", "/api/ai/estimate-points"])
+def test_a_wrong_method_is_a_405_in_json(service, auth, path):
+    with service.client() as client:
+        response = client.get(path, headers=auth)
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/json"
+    assert "POST" in response.headers["allow"]
+    assert response.json()["detail"] == 'Method "GET" not allowed.'

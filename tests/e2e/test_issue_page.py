@@ -102,7 +102,7 @@ def test_each_operation_streams_then_shows_confidence_and_metadata(page, issue, 
             expect(row).to_contain_text(subtask["title"])
             expect(row.locator("td").last).to_have_text(str(subtask["storyPoints"]))
         expect(result.locator("tfoot")).to_contain_text("Total8")
-        expect(result).to_contain_text("3 subtasks, 8 points in all, medium complexity.")
+        expect(result).to_contain_text("3 subtasks, 8 points in all, low complexity.")
     expect(page.locator("#ai-status")).to_contain_text("Done.")
     expect(page.locator("#history-list li").first).to_contain_text("Completed")
     screenshot(page, f"{kind}-done")

@@ -169,3 +169,12 @@ def test_every_endpoint_needs_authentication():
 def test_a_token_authenticates(auth):
     client = APIClient()
     assert client.get("/api/issues/", headers=auth).status_code == 200
+
+
+def test_keys_are_taken_in_any_letter_case(api_client):
+    epic = baker.make(Issue, key="EPIC-1", type="EPIC")
+    baker.make(Issue, key="ISSUE-5", title="Old")
+    assert api_client.get("/api/issues/issue-5/").json()["key"] == "ISSUE-5"
+    patched = api_client.patch("/api/issues/Issue-5/", {"parent": "epic-1"}, format="json")
+    assert patched.status_code == 200, patched.json()
+    assert Issue.objects.get(key="ISSUE-5").parent == epic
