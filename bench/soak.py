@@ -27,13 +27,14 @@ FAULTS = {
     "500": "[[fake:500]]",  # the upstream answers HTTP 500
     "cut": "[[fake:cut]]",  # the upstream drops the connection half way
     "leave": "[[fake:delay=0.01]]",  # a slower answer, which the client leaves after one event
-    # A slow answer (5 s) whose client stops reading after one event: the call's deadline
-    # (3 s) ends it. (A send blocked on such a client ends there too: tests/ai_assist/
+    # A slow answer (20 s) whose client stops reading after one event: the call's deadline
+    # (10 s) ends it. (A send blocked on such a client ends there too: tests/ai_assist/
     # test_deadline.py; on loopback the kernel takes more than an answer's worth first.)
-    "stall": "[[fake:delay=0.1]]",
+    "stall": "[[fake:delay=0.4]]",
     "none": "",
 }
-DEADLINE = 3  # AI_DEADLINE of the soak's server: ten times its longest plain call
+# AI_DEADLINE of the soak's server: well past its plain calls' time, even on a loaded machine.
+DEADLINE = 10
 
 
 @dataclass(frozen=True)
