@@ -59,6 +59,13 @@ def tree(pid: int) -> list[int]:
     return pids
 
 
+def is_worker(pid: int) -> bool:
+    """Whether a child of uvicorn's supervisor is one of its workers."""
+    with contextlib.suppress(OSError):
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    return False
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of the process tree, from /proc/<pid>/stat."""
     total = 0

@@ -168,8 +168,8 @@ def kill_a_worker(
     `completed`. Return the problems and how long that took."""
     if workers == 1:
         victim = server.pid
-    else:  # one of the supervisor's workers
-        victim = next(pid for pid in harness.tree(server.pid)[1:] if pid != server.pid)
+    else:  # one of the supervisor's workers (not multiprocessing's resource tracker)
+        victim = next(pid for pid in harness.tree(server.pid)[1:] if harness.is_worker(pid))
     outcomes = uvloop.run(
         _killed_calls(server.port, tokens, lambda: os.kill(victim, signal.SIGKILL))
     )

@@ -99,7 +99,10 @@ class Handler(ASGIHandler):
             async with asyncio.timeout_at(deadline):
                 await super().send_response(response, send)
         except TimeoutError:
-            logger.warning("a stream's client stopped reading; the stream ended at its deadline")
+            logger.warning(
+                "suggestion=%s: its client stopped reading; the stream ended at its deadline",
+                getattr(getattr(response, "suggestion", None), "pk", None),
+            )
 
     async def lifespan(self, receive: Any, send: Any) -> None:
         """Run the AI calls' heartbeat (ai_assist.workers) from the server's start to its end."""
