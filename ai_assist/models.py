@@ -20,6 +20,7 @@ class Suggestion(models.Model):
         PENDING = "pending", "Pending"
         ACCEPTED = "accepted", "Accepted"
         REJECTED = "rejected", "Rejected"
+        REVERTED = "reverted", "Reverted"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     # The key is kept even when no issue is stored under it (the contract allows that).
@@ -68,6 +69,10 @@ class Suggestion(models.Model):
         related_name="reviewed_suggestions",
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # What accepting it applied (as the accept's body has it), and whether the reviewer edited
+    # it first: review outcomes measure the AI.
+    applied = models.JSONField(null=True, blank=True)
+    edited = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # The server process that runs it (Worker.id), and when its issue was last saved as the
