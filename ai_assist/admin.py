@@ -14,8 +14,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
-from ai_assist import services
-from ai_assist.models import Suggestion
+from ai_assist import services, usage
+from ai_assist.models import Suggestion, TokenBudget
 
 # The admin's read-only fields are small and grey: the text under review is shown as body text.
 TEXT_STYLE = (
@@ -75,6 +75,7 @@ class SuggestionAdmin(admin.ModelAdmin):
         "status",
         "confidence_percent",
         "model",
+        "cost",
         "review_status",
         "user",
         "age",
@@ -95,13 +96,23 @@ class SuggestionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Answer", {"fields": ["text_readable", "applies", "confidence_percent", "error"]}),
+        (
+            "Answer",
+            {
+                "fields": [
+                    "text_readable",
+                    "applies",
+                    ("confidence_percent", "raw_confidence_percent"),
+                    "error",
+                ]
+            },
+        ),
         (
             "Model and usage",
             {
                 "fields": [
                     ("provider", "model"),
-                    ("prompt_tokens", "completion_tokens", "total_tokens"),
+                    ("prompt_tokens", "completion_tokens", "total_tokens", "cost"),
                     ("time_to_first_token_ms", "duration_ms"),
                     ("created_at", "finished_at"),
                 ]
@@ -120,6 +131,8 @@ class SuggestionAdmin(admin.ModelAdmin):
         "text_readable",
         "applies",
         "confidence_percent",
+        "raw_confidence_percent",
+        "cost",
         "context_readable",
         "request_readable",
         "metadata_readable",
@@ -143,6 +156,15 @@ class SuggestionAdmin(admin.ModelAdmin):
     @admin.display(description="confidence", ordering="confidence")
     def confidence_percent(self, suggestion: Suggestion) -> str | None:
         return _percent(suggestion)
+
+    @admin.display(description="confidence before calibration", ordering="raw_confidence")
+    def raw_confidence_percent(self, suggestion: Suggestion) -> str | None:
+        raw = suggestion.raw_confidence
+        return None if raw is None else f"{raw:.0%}"
+
+    @admin.display(description="cost", ordering="cost_usd")
+    def cost(self, suggestion: Suggestion) -> str:
+        return usage.usd(suggestion.cost_usd)
 
     @admin.display(description="age", ordering="-created_at")
     def age(self, suggestion: Suggestion) -> str:
@@ -254,3 +276,31 @@ class SuggestionAdmin(admin.ModelAdmin):
             and self.has_review_permission(request)
         )
         return super().render_change_form(request, context, *args, **kwargs)
+
+
+@admin.register(TokenBudget)
+class TokenBudgetAdmin(admin.ModelAdmin):
+    """Each user's own monthly token budget, in place of AI_MONTHLY_TOKEN_BUDGET."""
+
+    list_display = ["user", "budget", "used_this_month"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "user__email"]
+    autocomplete_fields = ["user"]
+    fields = ["user", "monthly_tokens", "default", "used_this_month"]
+    readonly_fields = ["default", "used_this_month"]
+
+    @admin.display(description="monthly tokens", ordering="monthly_tokens")
+    def budget(self, budget: TokenBudget) -> str:
+        return "no limit" if budget.monthly_tokens is None else f"{budget.monthly_tokens:,}"
+
+    @admin.display(description="the default (AI_MONTHLY_TOKEN_BUDGET)")
+    def default(self, budget: TokenBudget) -> str:
+        default = usage.budget_of(None)
+        return "no limit" if default is None else f"{default:,} tokens a month"
+
+    @admin.display(description="used this month")
+    def used_this_month(self, budget: TokenBudget) -> str | None:
+        if budget.user_id is None:  # a budget being added
+            return None
+        month = usage.month_usage(user=budget.user)
+        return f"{month.tokens:,} tokens, {usage.usd(month.cost_usd)}"

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ai_assist import schema, selectors, services
+from ai_assist import schema, selectors, services, usage
 from ai_assist.models import Suggestion
 from ai_assist.providers import ProviderError
 from ai_assist.serializers import AIRequestSerializer
@@ -33,6 +33,19 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):
     promptTokens = serializers.IntegerField(source="prompt_tokens", allow_null=True)
     completionTokens = serializers.IntegerField(source="completion_tokens", allow_null=True)
     totalTokens = serializers.IntegerField(source="total_tokens", allow_null=True)
+    costUsd = serializers.DecimalField(
+        source="cost_usd",
+        max_digits=16,
+        decimal_places=10,
+        coerce_to_string=False,
+        allow_null=True,
+        help_text="What the call cost in USD, from its tokens and AI_PRICES; null when unknown.",
+    )
+    rawConfidence = serializers.FloatField(
+        source="raw_confidence",
+        allow_null=True,
+        help_text="The confidence before calibration on review outcomes.",
+    )
     timeToFirstTokenMs = serializers.FloatField(source="time_to_first_token_ms", allow_null=True)
     durationMs = serializers.FloatField(source="duration_ms", allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at")
@@ -48,6 +61,7 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):
             "status",
             "text",
             "confidence",
+            "rawConfidence",
             "metadata",
             "model",
             "reviewStatus",
@@ -55,6 +69,7 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):
             "promptTokens",
             "completionTokens",
             "totalTokens",
+            "costUsd",
             "timeToFirstTokenMs",
             "durationMs",
             "createdAt",
@@ -172,6 +187,36 @@ class SuggestionRejectApi(APIView):
         return Response(SuggestionOutputSerializer(suggestion).data)
 
 
+class UsageApi(APIView):
+    """Your AI usage in the calendar month so far (UTC): tokens, cost, budget, calls per kind."""
+
+    @extend_schema_serializer(component_name="Usage")
+    class OutputSerializer(serializers.Serializer):
+        periodStart = serializers.DateTimeField(source="period_start")
+        periodEnd = serializers.DateTimeField(
+            source="period_end", help_text="The next month's first instant (UTC)."
+        )
+        tokens = serializers.IntegerField(help_text="Tokens of your calls this month.")
+        costUsd = serializers.DecimalField(
+            source="cost_usd", max_digits=20, decimal_places=10, coerce_to_string=False
+        )
+        unpricedCalls = serializers.IntegerField(
+            source="unpriced_calls",
+            help_text="Calls whose model has no known price: their cost is not in costUsd.",
+        )
+        budget = serializers.IntegerField(
+            allow_null=True, help_text="Your monthly token budget; null: none."
+        )
+        remaining = serializers.IntegerField(allow_null=True)
+        calls = serializers.DictField(
+            child=serializers.IntegerField(), help_text="Calls this month per kind."
+        )
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(usage.month_usage(user=request.user)).data)
+
+
 def start_suggestion(*, user: Any, kind: str, data: Any) -> Suggestion:
     """Validate an AI request and store its suggestion, for the streams and the JSON endpoints.
 
@@ -220,7 +265,10 @@ def _operation_schema(kind: str) -> Any:
                 400: OpenApiResponse(description="Bad input: each bad field with its errors."),
                 429: OpenApiResponse(
                     schema.DetailSerializer,
-                    description="Too many calls, or too many running at once; see Retry-After.",
+                    description=(
+                        "Too many calls, too many running at once, or the monthly token budget "
+                        "spent; see Retry-After."
+                    ),
                 ),
                 502: OpenApiResponse(schema.ErrorSerializer, description="The AI service failed."),
                 504: OpenApiResponse(

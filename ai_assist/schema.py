@@ -189,7 +189,10 @@ def _stream_view(kind: str, summary: str) -> type[APIView]:
             403: OpenApiResponse(DetailSerializer, description="A session without CSRF token."),
             429: OpenApiResponse(
                 DetailSerializer,
-                description="Too many calls, or too many running at once; see Retry-After.",
+                description=(
+                    "Too many calls, too many running at once, or the monthly token budget "
+                    "spent; see Retry-After."
+                ),
             ),
         },
         operation_id=f"ai_{kind}_stream",

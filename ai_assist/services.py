@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from ai_assist import rows, selectors
+from ai_assist import calibration, rows, selectors, usage
 from ai_assist.models import Suggestion
 from ai_assist.parsing import MAX_ANSWER, AnswerError, ProseSplitter, answer_parse
 from ai_assist.prompts import prompt_build
@@ -34,7 +34,8 @@ OVERRIDES = {"issueType": "type", "currentDescription": "description", "priority
 
 
 class TooManyCalls(Exception):
-    """The user is at a limit: too many AI calls lately, or running at once."""
+    """The user is at a limit: too many AI calls lately, or running at once, or their monthly
+    token budget is spent."""
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
@@ -96,9 +97,9 @@ def suggestion_abandon(*, suggestion: Suggestion) -> None:
 
 
 def user_check_limits(*, user: Any) -> None:
-    """Raise TooManyCalls when the user made AI_RATE_LIMIT calls in its period, or has
-    AI_MAX_CONCURRENT_STREAMS calls running. Both count the user's stored suggestions (one per
-    call), so they hold across workers and servers.
+    """Raise TooManyCalls when the user made AI_RATE_LIMIT calls in its period, has
+    AI_MAX_CONCURRENT_STREAMS calls running, or has spent their monthly token budget. All count
+    the user's stored suggestions (one per call), so they hold across workers and servers.
     """
     allowed, period, period_name = rate_limit()
     cap = settings.AI_MAX_CONCURRENT_STREAMS
@@ -120,19 +121,32 @@ def user_check_limits(*, user: Any) -> None:
             table, pk = map(connection.ops.quote_name, (user._meta.db_table, user._meta.pk.column))
             lock = "NO KEY UPDATE" if connection.features.has_select_for_no_key_update else "UPDATE"
             cursor.execute(f"SELECT 1 FROM {table} WHERE {pk} = %s FOR {lock}", [user.pk])  # noqa: S608
+        # The user's own budget comes along in the same query (a look-up by its unique key):
+        # without a budget, the check costs no query more.
         cursor.execute(
-            "SELECT COUNT(CASE WHEN created_at >= %s THEN 1 END),"
-            " COUNT(CASE WHEN status = %s AND created_at >= %s THEN 1 END)"
+            "SELECT COUNT(CASE WHEN created_at >= %s THEN 1 END),"  # noqa: S608 (a table's name)
+            " COUNT(CASE WHEN status = %s AND created_at >= %s THEN 1 END),"
+            f" {usage.OWN_BUDGET_SQL}"
             " FROM ai_assist_suggestion WHERE user_id = %s AND created_at >= %s",
             [
                 moment(window_start),
                 Suggestion.Status.STREAMING.value,
                 moment(running_since),
                 user.pk,
+                user.pk,
                 moment(min(window_start, running_since)),
             ],
         )
-        calls, running = cursor.fetchone()
+        calls, running, own_budget = cursor.fetchone()
+    # The budget first: its wait, to the month's turn, is the longest.
+    budget = usage.budget_from_sql(own_budget)
+    if budget is not None:
+        # The tokens of calls still running are not known yet: a call that starts under the
+        # budget may end past it, and the next one is refused.
+        used = usage.month_tokens(user=user, since=usage.month_of(now)[0])
+        if used >= budget:
+            message, wait = usage.over_budget(used=used, budget=budget, now=now)
+            raise TooManyCalls(message, retry_after=wait)
     if calls >= allowed:
         in_window = Suggestion.objects.filter(user=user, created_at__gte=window_start)
         # None if another connection deleted them since the count.
@@ -203,14 +217,18 @@ async def suggestion_events(
             kind=suggestion.kind, prose=prose, block=block, context=suggestion.context
         )
         metadata = {"suggestionId": suggestion.pk, **answer.metadata}
+        confidence = calibration.calibrated(
+            kind=suggestion.kind, model=str(completion.model), raw=answer.confidence
+        )
         outcome = {
             "status": Suggestion.Status.COMPLETED,
             "result": answer.result,
-            "confidence": answer.confidence,
+            "confidence": confidence,
+            "raw_confidence": answer.confidence,
             "metadata": metadata,
         }
         await _finish(suggestion, splitter, completion, pump, started, outcome)
-        yield Event("confidence", answer.confidence)
+        yield Event("confidence", confidence)
         yield Event("metadata", metadata)
     except (ProviderError, AnswerError) as error:
         message = getattr(error, "message", None) or str(error)
@@ -267,6 +285,12 @@ async def _finish(
         "finished_at": timezone.now(),
         **outcome,
     }
+    fields["cost_usd"] = usage.call_cost(
+        provider=suggestion.provider,
+        model=fields["model"],
+        prompt_tokens=fields["prompt_tokens"],
+        completion_tokens=fields["completion_tokens"],
+    )
     try:
         await sync_to_async(rows.update)(suggestion.pk, fields)
     except Exception:
