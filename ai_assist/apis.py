@@ -33,11 +33,8 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):
     promptTokens = serializers.IntegerField(source="prompt_tokens", allow_null=True)
     completionTokens = serializers.IntegerField(source="completion_tokens", allow_null=True)
     totalTokens = serializers.IntegerField(source="total_tokens", allow_null=True)
-    costUsd = serializers.DecimalField(
+    costUsd = serializers.FloatField(
         source="cost_usd",
-        max_digits=16,
-        decimal_places=10,
-        coerce_to_string=False,
         allow_null=True,
         help_text="What the call cost in USD, from its tokens and AI_PRICES; null when unknown.",
     )
@@ -197,8 +194,8 @@ class UsageApi(APIView):
             source="period_end", help_text="The next month's first instant (UTC)."
         )
         tokens = serializers.IntegerField(help_text="Tokens of your calls this month.")
-        costUsd = serializers.DecimalField(
-            source="cost_usd", max_digits=20, decimal_places=10, coerce_to_string=False
+        costUsd = serializers.FloatField(
+            source="cost_usd", help_text="What your calls this month cost in USD (AI_PRICES)."
         )
         unpricedCalls = serializers.IntegerField(
             source="unpriced_calls",
