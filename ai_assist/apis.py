@@ -226,7 +226,10 @@ def start_suggestion(*, user: Any, kind: str, data: Any) -> Suggestion:
     except DjangoValidationError as error:
         raise serializers.ValidationError(error.message_dict) from error
     except services.TooManyCalls as error:
-        raise exceptions.Throttled(wait=error.retry_after, detail=error.message) from error
+        wait = None if error.says_when else error.retry_after  # DRF adds "in N seconds"
+        throttled = exceptions.Throttled(wait=wait, detail=error.message)
+        throttled.wait = error.retry_after  # Retry-After all the same
+        raise throttled from error
 
 
 class _OperationApi(APIView):

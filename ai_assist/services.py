@@ -37,10 +37,11 @@ class TooManyCalls(Exception):
     """The user is at a limit: too many AI calls lately, or running at once, or their monthly
     token budget is spent."""
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
+    def __init__(self, message: str, *, retry_after: int, says_when: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.says_when = says_when  # the message names the moment: no "in N seconds" added
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def user_check_limits(*, user: Any) -> None:
         used = usage.month_tokens(user=user, since=usage.month_of(now)[0])
         if used >= budget:
             message, wait = usage.over_budget(used=used, budget=budget, now=now)
-            raise TooManyCalls(message, retry_after=wait)
+            raise TooManyCalls(message, retry_after=wait, says_when=True)
     if calls >= allowed:
         in_window = Suggestion.objects.filter(user=user, created_at__gte=window_start)
         # None if another connection deleted them since the count.

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "config",
     "issues",
     "ai_assist",
+    "insights",  # the staff page of figures and charts (reads ai_assist; nothing reads it)
 ]
 
 # No GZipMiddleware: it buffers event streams, and the streams must flow as they are written.

@@ -234,6 +234,7 @@ def test_the_budgets_429_over_http(transactional_db, service_factory, auth, user
         wait = int(headers["retry-after"])
         assert abs(wait - (month_end - timezone.now()).total_seconds()) <= 5
         assert body["detail"].startswith("Your monthly budget of 1,000 AI tokens is used up")
+        assert body["detail"].endswith("at 00:00 UTC.")  # no "in 2,678,400 seconds" after it
     assert Suggestion.objects.count() == 1
 
 
