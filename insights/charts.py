@@ -41,6 +41,14 @@ class Series:
     points: Sequence[tuple[float, float | None]]  # (x, y); y None: no value there
 
 
+def _compact(label: str) -> str:
+    """Shorten an axis's figure so that it fits beside the axis: 400,000 is 400k."""
+    for zeros, suffix in ((",000,000", "M"), (",000", "k")):
+        if label.endswith(zeros):
+            return label[: -len(zeros)] + suffix
+    return label
+
+
 def _ticks(top: float, count: int = 4) -> list[float]:
     """Round steps from 0 to at least `top`."""
     if top <= 0:
@@ -81,7 +89,7 @@ class _Plot:
                     y,
                     LEFT - 6,
                     y + 4,
-                    self.y_label(tick),
+                    _compact(self.y_label(tick)),
                 )
             )
         for value, label in x_ticks:
