@@ -102,9 +102,19 @@ def fits_for(reviews: Sequence[Review]) -> dict[tuple[str, str | None], Fit]:
 
 
 def apply(fits: dict[tuple[str, str | None], Fit], *, kind: str, model: str, raw: float) -> float:
-    """Return the confidence to send: calibrated by the most specific fit there is, or raw."""
+    """Return the confidence to send: calibrated by the most specific fit there is, or raw.
+
+    The fit's figure is weighed against the raw one by the reviews behind it, n / (n + 30):
+    half and half at 30 reviews, 91% the fit's at 300. Thirty reviews make a noisy step
+    function (a step of five suggestions all accepted would say 100%); measured on histories
+    of 30, this halves the error left on an already calibrated scorer and lowers it on skewed
+    ones (docs/usage-and-insights.md).
+    """
     fit = fits.get((kind, model_family(model))) or fits.get((kind, None))
-    return raw if fit is None else round(fit(raw), 2)
+    if fit is None:
+        return raw
+    weight = fit.reviews / (fit.reviews + MIN_REVIEWS)
+    return round(weight * fit(raw) + (1 - weight) * raw, 2)
 
 
 # This process's fits, replaced whole by refresh(): a call reads whichever dict is current.
