@@ -91,10 +91,10 @@ def isotonic(points: Iterable[tuple[float, float]]) -> Fit:
     return Fit(xs=tuple(xs), ys=tuple(ys), reviews=int(sum(w for _, w, _ in blocks)))
 
 
-def fits_for(reviews: Sequence[Review]) -> dict[tuple[str, str | None], Fit]:
+def fits_for(history: Sequence[Review]) -> dict[tuple[str, str | None], Fit]:
     """Fit every (kind, model) and every (kind, None: all models) with MIN_REVIEWS reviews."""
     groups: dict[tuple[str, str | None], list[tuple[float, float]]] = defaultdict(list)
-    for review in reviews:
+    for review in history:
         point = (review.raw, float(review.accepted))
         groups[review.kind, review.model].append(point)
         groups[review.kind, None].append(point)
@@ -211,13 +211,13 @@ def reliability(pairs: Sequence[tuple[float, bool]], bins: int = BINS) -> list[B
     ]
 
 
-def cross_validated(reviews: Sequence[Review], folds: int = 5) -> list[float]:
+def cross_validated(history: Sequence[Review], folds: int = 5) -> list[float]:
     """Return each review's confidence as the service would have sent it, had its fits been
     made on the other reviews (k-fold): an honest "after" for the reliability diagram."""
-    calibrated: list[float] = [0.0] * len(reviews)
+    calibrated: list[float] = [0.0] * len(history)
     for fold in range(folds):
-        fits = fits_for([r for i, r in enumerate(reviews) if i % folds != fold])
-        for i in range(fold, len(reviews), folds):
-            review = reviews[i]
+        fits = fits_for([r for i, r in enumerate(history) if i % folds != fold])
+        for i in range(fold, len(history), folds):
+            review = history[i]
             calibrated[i] = apply(fits, kind=review.kind, model=review.model, raw=review.raw)
     return calibrated

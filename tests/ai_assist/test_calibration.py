@@ -189,8 +189,18 @@ def test_reverted_counts_against_and_old_suggestions_count_by_their_confidence(u
 
 
 @pytest.mark.django_db(transaction=True)
-def test_each_server_process_refits_at_its_heartbeat(service_factory, auth, user, fake):
+def test_each_server_process_refits_at_its_heartbeat(service_factory, auth, fake):
     server = service_factory(AI_HEARTBEAT="0.2", AI_CALIBRATION_REFRESH="0")
+    try:
+        refits(server, auth)
+    finally:
+        # It sweeps every 0.2 s: left running, it would take other tests' calls (their
+        # servers' heartbeat rows go with the flush after each test) for a dead process's.
+        server.process.terminate()
+        server.process.wait(timeout=15)
+
+
+def refits(server: Any, auth: dict[str, str]) -> None:
     with server.client() as client:
         first = read_stream(client, "/api/ai/estimate-points-stream", BODY, headers=auth)
     raw = first.value("confidence")
