@@ -210,16 +210,16 @@ def _breakdown(
                     "storyPoints": _nearest(points) if points else None,
                 }
             )
+    if data.get("subtasks") == [] and context.get("children"):
+        # An explicit empty list for an issue with children: they already cover the work.
+        return {"subtasks": [], "totalPoints": 0, "complexity": "low"}, [bool(prose)]
     if not subtasks:  # no usable block: take the prose's list items as subtask titles
         subtasks = [
             {"title": title[:255], "description": "", "storyPoints": None}
             for title in _ITEM.findall(prose)
         ]
-    if not subtasks and not (data.get("subtasks") == [] and context.get("children")):
-        raise AnswerError("The AI answer held no subtasks.")
     if not subtasks:
-        # An explicit empty list for an issue with children: they already cover the work.
-        return {"subtasks": [], "totalPoints": 0, "complexity": "low"}, [bool(prose)]
+        raise AnswerError("The AI answer held no subtasks.")
     total = sum(task["storyPoints"] or 0 for task in subtasks)
     complexity = str(data.get("complexity") or "").lower()
     expected = next((name for name, most in _COMPLEXITY.items() if total <= most), "high")

@@ -5,8 +5,8 @@ the engine gets, plus expectations stated as meaning, not exact strings:
 
 - `facts`: phrases of the text that any refinement must keep, word for word.
 - `sections`: a phrase of the text, and the section heading it must end up under.
-- `requirements`: for each requirement the text states, words of which at least one subtask
-  must hold all (compared as lemmas: "locked" matches "lock").
+- `requirements`: for each requirement the text states (for a bug: reproducing and fixing
+  it), words that the title of at least one subtask must hold (as lemmas: "locked" is "lock").
 - `ruled_out`: words of work the text puts out of scope: no subtask may hold them.
 - `questions`: phrases that must stay questions (under "Open questions", ending in "?").
 - `code`: lines that must be kept verbatim inside one fenced block.
@@ -151,7 +151,7 @@ BUG = {
         "Open the Sales report",
         "Filter it to a day without orders",
         'Click "Export CSV"',
-        "a CSV file with only the header row",
+        "CSV file with only the header row",
         '"500 Internal Server Error"',
         "It happens since release 2.3",
     ],
@@ -159,10 +159,10 @@ BUG = {
         "Exporting an empty report shows a server error": "Problem",
         "Open the Sales report": "Steps to reproduce",
         'Click "Export CSV"': "Steps to reproduce",
-        "a CSV file with only the header row": "Acceptance criteria",
+        "CSV file with only the header row": "Acceptance criteria",
         "500 Internal Server Error": "Actual result",
     },
-    "requirements": [("header", "row")],
+    "requirements": [("reproduce", "export", "rows"), ("fix", "export", "rows")],
     "ruled_out": [],
     "questions": [],
     "code": [
@@ -240,7 +240,7 @@ MOSTLY_CODE = {
     ),
     "facts": ["The nightly import job crashed"],
     "sections": {"The nightly import job crashed": "Problem"},
-    "requirements": [("import", "customer")],
+    "requirements": [("reproduce", "import", "customer"), ("fix", "import", "customer")],
     "ruled_out": [],
     "questions": [],
     "code": [
