@@ -12,10 +12,9 @@ their "?", sections by their headings) and says that it understood less.
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 
 import simplemma
-from simplemma.strategies import DefaultStrategy
 
 # The sections of a refined description, in the order it shows them, with their headings.
 HEADINGS = {
@@ -162,19 +161,17 @@ _SUBJECT_SYSTEM = re.compile(
 _WORDS = re.compile(r"[^\W_][\w'\u2019-]*")
 
 
-@cache
-def _lemmatizer() -> simplemma.Lemmatizer:
-    # The low-memory dictionary: 0.2 s and ~3 MB once per process, against 0.4 s and ~25 MB.
-    return simplemma.Lemmatizer(lemmatization_strategy=DefaultStrategy(low_memory=True))
-
-
+@lru_cache(maxsize=8192)
 def lemma(word: str) -> str:
     """Return an English word's dictionary form ("locked" -> "lock"), lower-cased."""
-    return _lemmatizer().lemmatize(word.lower(), lang="en").lower()
+    # simplemma's default dictionary: loaded on first use (0.4 s, ~25 MB, once per process),
+    # then ~1 us a word. Its low-memory one costs ~3 MB but ~50 us a word: 0.1 s an answer.
+    return simplemma.lemmatize(word.lower(), lang="en").lower()
 
 
+@lru_cache(maxsize=8192)
 def is_english_word(word: str) -> bool:
-    return simplemma.is_known(word.lower(), lang="en", low_memory=True)
+    return simplemma.is_known(word.lower(), lang="en")
 
 
 def english_share(text: str) -> float:
@@ -429,11 +426,14 @@ def _heading_section(name: str) -> tuple[str, bool]:
 
 def read(text: str, *, bug: bool = False) -> Reading:
     """Read a description: every sentence kept, each in the section it belongs to."""
-    reading = Reading(english=english_share(text))
+    blocks = list(_blocks(text))
+    prose = " ".join(block.text for block in blocks if block.kind != "code")
+    reading = Reading(english=english_share(prose))
+    english = reading.english >= 0.6
     heading: tuple[str, bool] | None = None  # a markdown heading: until the next one
     label: tuple[str, bool] | None = None  # "Steps to reproduce:": the list or paragraph after it
     label_kind = ""
-    for block in _blocks(text):
+    for block in blocks:
         if block.kind in ("heading", "label"):
             named = _heading_section(block.text)
             if named[0].startswith("custom:") and block.text.lower() in ("code", "logs", "log"):
@@ -460,7 +460,7 @@ def read(text: str, *, bug: bool = False) -> Reading:
         for sentence in _split(text_):
             if sentence in PLACEHOLDERS.values():
                 continue
-            part = _place(sentence, where, block, bug=bug)
+            part = _place(sentence, where, block, bug=bug, english=english)
             if part.section == "questions" and not part.text.endswith("?"):
                 part.text = part.text.rstrip(".!:; ") + "?"
                 reading.marked += 1
@@ -476,10 +476,11 @@ def _split(text: str) -> list[str]:
     return [s.strip() for s in simplemma.split_sentences(text, lang="en") if s.strip()]
 
 
-def _place(sentence: str, heading: tuple[str, bool] | None, block: _Block, *, bug: bool) -> Part:
+def _place(
+    sentence: str, heading: tuple[str, bool] | None, block: _Block, *, bug: bool, english: bool
+) -> Part:
     """Decide a sentence's section by what it says; its heading when it says nothing clearer."""
     part = Part(sentence, "", listed=block.kind == "item", checked=block.checked)
-    english = english_share(sentence) >= 0.7
     section, strong = heading or ("", False)
     if sentence.endswith("?") or (
         section == "questions" and (not english or _QUESTION_START.match(sentence))
