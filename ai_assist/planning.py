@@ -13,7 +13,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from ai_assist.prompts import SCALE
-from ai_assist.reading import Part, Reading, is_imperative, keywords, read, title_of
+from ai_assist.reading import Part, Reading, is_imperative, keywords, read, shorten, title_of
 
 MOST_SUBTASKS = 12
 MATCH = 70  # rapidfuzz's token-set score (0-100) from which two titles name the same work
@@ -117,7 +117,7 @@ def plan(context: dict[str, Any]) -> Plan:
             criteria = [part.text for part in reading.section("criteria")]
             result.work.append(
                 Work(
-                    f"Test end to end: {_short(title)}",
+                    f"Test end to end: {shorten(title)}",
                     "Check each acceptance criterion: " + " ".join(criteria)
                     if criteria
                     else "Check that it works as described, end to end.",
@@ -127,7 +127,7 @@ def plan(context: dict[str, Any]) -> Plan:
             )
             result.work.append(
                 Work(
-                    f"Release: {_short(title)}",
+                    f"Release: {shorten(title)}",
                     "Release it and tell its users what changed.",
                     1,
                     "release",
@@ -144,11 +144,9 @@ def _first(reading: Reading) -> str:
 
 
 def _agree(questions: list[str]) -> Work:
-    title = f"Decide: {questions[0]}" if len(questions) == 1 else "Decide the open questions: "
-    if len(questions) > 1:
-        title += " ".join(questions)
+    title = "Decide: " if len(questions) == 1 else "Decide the open questions: "
     return Work(
-        _short(title),
+        shorten(title + " ".join(questions)),
         "Settle before building: " + " ".join(questions),
         _points(1 + (len(questions) > 2)),
         "agree",
@@ -171,7 +169,7 @@ def _build_work(title: str, reading: Reading, *, epic: bool) -> list[Work]:
         context = " ".join(p.text for p in reading.sentences() if p.section in ("problem", "goal"))
         work.append(
             Work(
-                _short(title),
+                shorten(title),
                 context or title,
                 _points(2 + epic),
                 "build",
@@ -202,13 +200,13 @@ def _bug_work(title: str, reading: Reading) -> list[Work]:
     fix = title if title.lower().startswith("fix") else f"Fix: {title}"
     return [
         Work(
-            _short(f"Reproduce in a failing test: {title}"),
+            shorten(f"Reproduce in a failing test: {title}"),
             ("Steps: " + " ".join(steps)) if steps else " ".join(problem) or title,
             _points(1 if steps else 2),
             "reproduce",
         ),
         Work(
-            _short(fix),
+            shorten(fix),
             " ".join(
                 [
                     *problem,
@@ -237,17 +235,6 @@ def _points(size: int) -> int:
     return SCALE[max(0, min(size, 5) - 1)]
 
 
-def _short(text: str, most: int = 100) -> str:
-    if len(text) <= most:
-        return text
-    cut = text[: most - 1]
-    return cut[: cut.rfind(" ")].rstrip(",;: ") + "…"
-
-
-def _keys(text: str) -> list[str]:
-    return keywords(text)
-
-
 def _similarity(a: list[str], b: list[str]) -> float:
     """Score how closely two lists of keywords name the same work, 0 to 100."""
     if not a or not b:
@@ -260,11 +247,11 @@ def _similarity(a: list[str], b: list[str]) -> float:
 
 def _best(work: Work, titles: list[str]) -> tuple[int, float]:
     """Return the index of the title that names this work best, and its score (0-100)."""
-    mine = _keys(f"{work.title} {work.description}" if work.step == "build" else work.title)
+    mine = keywords(f"{work.title} {work.description}" if work.step == "build" else work.title)
     best, score = -1, 0.0
     for index, title in enumerate(titles):
-        theirs = _keys(title)
-        found = _similarity(_keys(work.title), theirs)
+        theirs = keywords(title)
+        found = _similarity(keywords(work.title), theirs)
         if work.step == "build":
             found = max(found, _similarity(mine, theirs) * 0.95)
         elif set(theirs) & STEP_WORDS.get(work.step, set()):
@@ -297,8 +284,8 @@ def _follow_precedents(result: Plan, similar: list[dict[str, Any]]) -> None:
     if not past:
         return
     in_scope = [p.text for p in result.reading.sentences() if p.section != "out_of_scope"]
-    text = set(_keys(" ".join([result.title, *in_scope])))
-    ruled_out = set(_keys(" ".join(result.ruled_out))) - text
+    text = set(keywords(" ".join([result.title, *in_scope])))
+    ruled_out = set(keywords(" ".join(result.ruled_out))) - text
     for work in result.work:
         if work.step != "build":
             continue
@@ -311,12 +298,12 @@ def _follow_precedents(result: Plan, similar: list[dict[str, Any]]) -> None:
             work.points = min(SCALE, key=lambda step: (abs(step - points), step))
         theirs = str(child["title"]).strip()
         numbers = set(re.findall(r"\d[\d.,]*", work.description))
-        words = set(_keys(theirs))
+        words = set(keywords(theirs))
         if (
             numbers <= set(re.findall(r"\d[\d.,]*", theirs))
             and words <= text
             and not (words & ruled_out)
         ):
-            work.title = _short(theirs)
+            work.title = shorten(theirs)
         if work.precedent not in result.precedents:
             result.precedents.append(work.precedent)

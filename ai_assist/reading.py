@@ -629,7 +629,7 @@ def title_of(sentence: str) -> tuple[str, bool]:
     rephrased = _rephrase(text)
     title = rephrased or text
     title = title[:1].upper() + title[1:]
-    return _shorten(title, 100), rephrased is not None
+    return shorten(title, 100), rephrased is not None
 
 
 def _rephrase(text: str) -> str | None:
@@ -699,7 +699,8 @@ def _lower(subject: str) -> str:
     return subject[:1].lower() + subject[1:]
 
 
-def _shorten(text: str, most: int) -> str:
+def shorten(text: str, most: int = 100) -> str:
+    """Cut a text to at most `most` characters at a word, marking the cut with an ellipsis."""
     if len(text) <= most:
         return text
     cut = text[: most - 1]

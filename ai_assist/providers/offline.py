@@ -96,7 +96,6 @@ def _refine(context: dict[str, Any]) -> str:
         "improvements": text.changes(bug=bug) if changed else [],
         # The share of sentences it could place, from 0.2 to 0.6: below a good model's.
         "confidence": round(0.2 + 0.4 * text.understood, 2),
-        "engine": MODEL,
         "note": note,  # parsing leaves it out of the description to apply
     }
     return _answer(f"{refined}\n\n{note}", data)
@@ -129,10 +128,12 @@ def _breakdown(context: dict[str, Any]) -> str:
     total = sum(item.points for item in work.todo)
     complexity = "low" if total <= 8 else "medium" if total <= 21 else "high"
     data = {"subtasks": subtasks, "complexity": complexity, "confidence": work.confidence}
-    return _answer(work.overview(), data | {"engine": MODEL})
+    return _answer(work.overview(), data)
 
 
 def _answer(prose: str, data: dict[str, Any]) -> str:
+    # "engine" tells parsing that the confidence is this engine's own figure (see parsing.py).
+    data = data | {"engine": MODEL}
     return f"{prose}\n\n```json\n{json.dumps(data, indent=1)}\n```\n"
 
 

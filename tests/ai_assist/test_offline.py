@@ -295,7 +295,7 @@ def test_the_offline_confidence_is_honest_and_below_a_good_model_answer():
     )
     assert model.confidence >= 0.9
     for issue in ISSUES:
-        for kind in ("refine", "breakdown"):
+        for kind in ("refine", "estimate", "breakdown"):
             _, answer = run(kind, issue["context"])
             assert answer.confidence <= 0.6, (issue["name"], kind)
     # It knows when it understood less: the German story, the same request as the epic.
