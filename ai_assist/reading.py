@@ -28,7 +28,7 @@ HEADINGS = {
     "notes": "Notes",
     "criteria": "Acceptance criteria",
 }
-LISTED = {"scope": "- ", "out_of_scope": "- ", "questions": "- ", "steps": "1. "}
+LISTED = frozenset({"scope", "out_of_scope", "questions", "steps", "criteria"})  # always lists
 
 # Headings and labels a text may already use, by the section they name. A strong one decides
 # where its sentences go; a weak one only where those that say nothing clearer go.
@@ -215,7 +215,6 @@ class Reading:
     english: float = 1.0
     fenced: int = 0  # code or traces that had no fence and now have one
     marked: int = 0  # questions that lacked their question mark
-    reheaded: int = 0  # sentences placed in a section other than the heading they stood under
 
     def section(self, name: str) -> list[Part]:
         return [part for part in self.parts if part.section == name]
@@ -242,7 +241,8 @@ class Reading:
         if bug and not self.section("steps"):
             done.append("Asked for the steps to reproduce it: the text gives none")
         if questions := self.section("questions"):
-            done.append(f"Kept the {len(questions)} open questions as questions")
+            marked = f" (added {self.marked} missing question marks)" if self.marked else ""
+            done.append(f"Kept the {len(questions)} open questions as questions{marked}")
         if ruled_out := self.section("out_of_scope"):
             done.append(f"Kept what is out of scope apart ({len(ruled_out)})")
         if self.fenced:
@@ -273,8 +273,8 @@ def _render(section: str, parts: list[Part]) -> Iterator[str]:
     """Yield a section's blocks: lists as lists, prose as paragraphs, code verbatim."""
     lines: list[str] = []
     paragraph: list[str] = []
-    for number, part in enumerate(parts, 1):
-        if part.code or (not part.listed and section not in LISTED and section != "criteria"):
+    for part in parts:
+        if part.code or (not part.listed and section not in LISTED):
             if lines:
                 yield "\n".join(lines)
                 lines = []
@@ -292,7 +292,7 @@ def _render(section: str, parts: list[Part]) -> Iterator[str]:
         if section == "criteria":
             lines.append(f"- [{'x' if part.checked else ' '}] {part.text}")
         elif section == "steps":
-            lines.append(f"{number}. {part.text}")
+            lines.append(f"{len(lines) + 1}. {part.text}")
         else:
             lines.append(f"- {part.text}")
     if paragraph:
@@ -464,8 +464,6 @@ def read(text: str, *, bug: bool = False) -> Reading:
             if part.section == "questions" and not part.text.endswith("?"):
                 part.text = part.text.rstrip(".!:; ") + "?"
                 reading.marked += 1
-            if where and part.section != where[0]:
-                reading.reheaded += 1
             reading.parts.append(part)
     _place_the_rest(reading, bug=bug)
     _drop_repeats(reading)
