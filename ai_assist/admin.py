@@ -167,6 +167,8 @@ class SuggestionAdmin(admin.ModelAdmin):
             )
         if suggestion.kind == Suggestion.Kind.ESTIMATE:
             return f"set the story points to {result['storyPoints']}"
+        if not result["subtasks"]:
+            return "create nothing: the issue's children already cover the work"
         rows = format_html_join(
             "",
             "<li>{} ({}){}</li>",

@@ -16,6 +16,8 @@ MAX_SUBTASK_DESCRIPTION = 2_000
 MAX_IMPROVEMENTS = 20
 MAX_IMPROVEMENT = 200
 TITLE_MAX = Issue._meta.get_field("title").max_length
+OFFLINE = "offline"  # the "engine" the offline provider names in its JSON block
+OFFLINE_MOST = 0.6  # the highest confidence an offline answer can get
 _TAIL_TICKS = re.compile(r"`{1,2}$")
 
 
@@ -110,6 +112,9 @@ class Answer:
 def answer_parse(*, kind: str, prose: str, block: str, context: dict[str, Any]) -> Answer:
     """Parse and check an answer; fall back to the prose when the JSON block is missing."""
     data = _load(block)
+    offline = data.get("engine") == OFFLINE
+    if offline and isinstance(note := data.get("note"), str) and note:
+        prose = prose.replace(note, "")  # the engine's line about itself is not the result
     parse = {"refine": _refine, "estimate": _estimate, "breakdown": _breakdown}[kind]
     result, checks = parse(prose.strip(), data, context)
     stated = data.get("confidence")
@@ -119,8 +124,14 @@ def answer_parse(*, kind: str, prose: str, block: str, context: dict[str, Any]) 
         said = 0.5  # the model said nothing usable: neither trust nor distrust it
     checks.append(bool(data))  # a well-formed block is itself a sign of a careful answer
     passed = sum(checks) / len(checks)
-    # What the model says of itself counts for less than what can be checked of its answer.
-    confidence = round(0.4 * said + 0.6 * passed, 2)
+    if offline:
+        # The offline engine states how much of the text it could place (at most 0.6, see
+        # ai_assist/reading.py); the checks can only lower that, so a reviewer can tell its
+        # answers from a good model's (about 0.9).
+        confidence = round(min(said, OFFLINE_MOST) * passed, 2)
+    else:
+        # What the model says of itself counts for less than what can be checked of its answer.
+        confidence = round(0.4 * said + 0.6 * passed, 2)
     return Answer(result=result, confidence=confidence, metadata=_metadata(kind, result))
 
 
@@ -219,6 +230,9 @@ def _breakdown(
                     "storyPoints": _nearest(points) if points else None,
                 }
             )
+    if data.get("subtasks") == [] and context.get("children"):
+        # An explicit empty list for an issue with children: they already cover the work.
+        return {"subtasks": [], "totalPoints": 0, "complexity": "low"}, [bool(prose)]
     if not subtasks:  # no usable block: take the prose's list items as subtask titles
         for line in prose.splitlines():
             if match := _ITEM.fullmatch(line.strip()):

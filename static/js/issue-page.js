@@ -161,6 +161,10 @@ const RESULTS = {
     ];
   },
   breakdown(metadata) {
+    if (metadata.subtasksCount === 0) {
+      return [h("p", { class: "result__summary" },
+        "No new subtasks: the children of this issue already cover the work.")];
+    }
     const rows = metadata.subtasks.map((subtask) => h("tr", {},
       h("td", { "data-label": "Subtask" },
         h("strong", {}, subtask.title), h("br"), h("span", { class: "muted" }, subtask.description)),

@@ -117,6 +117,20 @@ def test_accepting_a_breakdown_creates_the_subtasks(admin_client, user, issue):
     ]
 
 
+def test_a_breakdown_its_children_already_cover_shows_and_creates_nothing(
+    admin_client, user, issue
+):
+    act(admin_client, "accept", suggest(user, "breakdown"))
+    children = issue.children.count()
+    covered = suggest(user, "breakdown")
+    assert covered.result["subtasks"] == []
+
+    page = admin_client.get(f"{CHANGELIST}{covered.pk}/change/").content.decode()
+    assert "create nothing: the issue&#x27;s children already cover the work" in page
+    assert texts(act(admin_client, "accept", covered)) == ["1 suggestion accepted."]
+    assert issue.children.count() == children
+
+
 def test_rejecting_marks_them_rejected(admin_client, user, issue):
     suggestions = [suggest(user, "refine"), suggest(user, "estimate")]
     response = act(admin_client, "reject", *suggestions)

@@ -185,3 +185,55 @@ def test_subtasks_are_bounded_and_the_complexity_follows_their_points():
     assert {len(task["description"]) for task in answer.result["subtasks"]} == {2000}
     assert answer.result["totalPoints"] == 24
     assert answer.result["complexity"] == "high"
+
+
+def test_an_offline_answer_gets_its_own_figure_at_most_lowered_by_the_checks():
+    block = {"storyPoints": 5, "confidence": 0.45, "engine": "offline"}
+    offline = answer_parse(
+        kind="estimate", prose="Because.", block=json.dumps(block), context=CONTEXT
+    )
+    claims_more = answer_parse(
+        kind="estimate",
+        prose="Because.",
+        block=json.dumps(block | {"confidence": 0.95}),
+        context=CONTEXT,
+    )
+    model = answer_parse(
+        kind="estimate",
+        prose="Because.",
+        block=json.dumps(block | {"engine": "gpt"}),
+        context=CONTEXT,
+    )
+    assert offline.confidence == 0.45  # every check passed: its own figure, no more
+    assert claims_more.confidence == 0.6  # an offline answer never gets more than 0.6
+    assert model.confidence == round(0.4 * 0.45 + 0.6, 2)  # a model's: blended as before
+
+
+def test_the_offline_engine_line_is_shown_but_not_applied():
+    note = "_Offline refinement: a rule-based reading._"
+    answer = answer_parse(
+        kind="refine",
+        prose=f"## Goal\n\nNew.\n\n{note}",
+        block=json.dumps(
+            {"improvements": ["a"], "confidence": 0.5, "engine": "offline", "note": note}
+        ),
+        context=CONTEXT,
+    )
+    assert answer.metadata["refinedDescription"] == "## Goal\n\nNew."
+
+
+def test_an_empty_breakdown_of_an_issue_with_children_is_complete():
+    children = [{"key": "SHOP-2", "type": "SUBTASK", "title": "Build it", "storyPoints": 3}]
+    answer = answer_parse(
+        kind="breakdown",
+        prose="Its children already cover it:\n\n- SHOP-2 Build it",
+        block='{"subtasks": [], "complexity": "low", "confidence": 0.5}',
+        context=CONTEXT | {"children": children},
+    )
+    assert answer.metadata == {
+        "subtasksCount": 0,
+        "subtasks": [],
+        "totalPoints": 0,
+        "complexity": "low",
+    }
+    assert 0 < answer.confidence <= 1
