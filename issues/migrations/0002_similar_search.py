@@ -1,0 +1,66 @@
+"""The full-text index of the issues' titles and descriptions that issues/similar.py searches.
+
+SQLite: an external-content FTS5 table kept current by triggers. PostgreSQL: a generated
+tsvector column with a GIN index. Other databases get none (similar issues then need one).
+Note for later migrations on SQLite: a change that makes Django rebuild issues_issue (it copies
+the table and drops the old one) drops these triggers too; the similar-issue tests catch that.
+"""
+
+from django.db import migrations
+
+SQLITE = [
+    """CREATE VIRTUAL TABLE issues_issue_fts USING fts5(
+        title, description, content='issues_issue', content_rowid='id',
+        tokenize='porter unicode61 remove_diacritics 2')""",
+    """CREATE TRIGGER issues_issue_fts_insert AFTER INSERT ON issues_issue BEGIN
+        INSERT INTO issues_issue_fts(rowid, title, description)
+        VALUES (new.id, new.title, new.description);
+    END""",
+    """CREATE TRIGGER issues_issue_fts_delete AFTER DELETE ON issues_issue BEGIN
+        INSERT INTO issues_issue_fts(issues_issue_fts, rowid, title, description)
+        VALUES ('delete', old.id, old.title, old.description);
+    END""",
+    """CREATE TRIGGER issues_issue_fts_update AFTER UPDATE OF title, description ON issues_issue
+    BEGIN
+        INSERT INTO issues_issue_fts(issues_issue_fts, rowid, title, description)
+        VALUES ('delete', old.id, old.title, old.description);
+        INSERT INTO issues_issue_fts(rowid, title, description)
+        VALUES (new.id, new.title, new.description);
+    END""",
+    "INSERT INTO issues_issue_fts(issues_issue_fts) VALUES ('rebuild')",
+]
+SQLITE_DROP = [
+    "DROP TRIGGER issues_issue_fts_update",
+    "DROP TRIGGER issues_issue_fts_delete",
+    "DROP TRIGGER issues_issue_fts_insert",
+    "DROP TABLE issues_issue_fts",
+]
+POSTGRESQL = [
+    """ALTER TABLE issues_issue ADD COLUMN search tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('english', coalesce(title, '')), 'A')
+        || setweight(to_tsvector('english', coalesce(description, '')), 'B')
+    ) STORED""",
+    "CREATE INDEX issues_issue_search ON issues_issue USING GIN (search)",
+]
+POSTGRESQL_DROP = ["ALTER TABLE issues_issue DROP COLUMN search"]
+
+
+def _run(statements):
+    def run(apps, schema_editor):
+        vendor = schema_editor.connection.vendor
+        for statement in statements.get(vendor, []):
+            schema_editor.execute(statement)
+
+    return run
+
+
+class Migration(migrations.Migration):
+    dependencies = [("issues", "0001_initial")]
+
+    operations = [
+        migrations.RunPython(
+            _run({"sqlite": SQLITE, "postgresql": POSTGRESQL}),
+            _run({"sqlite": SQLITE_DROP, "postgresql": POSTGRESQL_DROP}),
+            elidable=False,
+        ),
+    ]

@@ -1,0 +1,182 @@
+"""Similar issues: a project's past issues nearest to an issue's text, by the database's own
+full-text search (SQLite FTS5 or PostgreSQL's text search), kept current by the database.
+
+The index lives in the database (migration 0002_similar_search): on SQLite an external-content
+FTS5 table that triggers keep in step with `issues_issue`, on PostgreSQL a generated tsvector
+column with a GIN index. Every insert, edit and delete updates it in the same transaction, so
+that every worker sees the same index with no cache to invalidate.
+
+A look-up runs in two steps. The database finds the best `CANDIDATES` issues of the project
+for the OR of the issue's salient words (bm25 on SQLite, ts_rank on PostgreSQL). Those few are
+then scored here by the cosine of their word vectors with the issue's (stemmed words, stop
+words out, the title's words counted twice): 1 is the same words in the same proportions, 0
+none in common. It reads the same on both databases and across issues, which the databases'
+own scores do not (bm25 grows with the size of the corpus, ts_rank with the document).
+"""
+
+import functools
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import snowballstemmer
+from django.db import connection
+
+from issues.models import Issue
+
+QUERY_TERMS = 24  # the words of an issue that its look-up asks for, at most
+CANDIDATES = 30  # the database's best matches that are scored here
+TEXT_CHARS = 4000  # of a description: enough for its substance, not its stack traces
+EXCERPT_CHARS = 300
+
+_WORD = re.compile(r"[a-z][a-z0-9]+")
+# Words that say nothing of an issue's subject (English function words, and tracker filler).
+_STOP_WORDS = """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few
+    for from further had has have having he her here hers him his how i if in into is it its
+    itself just let me more most my no nor not now of off on once only or other our ours out
+    over own same she should so some such than that the their them then there these they this
+    those through to too under until up very was we were what when where which while who whom
+    why will with would you your yours able get got like make need needs please see seems use
+    used using want way well work works should shall may might must one two new http https www
+    com org html"""
+STOP_WORDS = frozenset(_STOP_WORDS.split())
+# Snowball's pure-Python stemmer costs ~30 µs a word; an issue's words repeat across issues.
+_stem = functools.lru_cache(maxsize=1 << 16)(snowballstemmer.stemmer("english").stemWord)
+
+
+@dataclass(frozen=True)
+class SimilarIssue:
+    key: str
+    title: str
+    story_points: int | None
+    similarity: float
+    excerpt: str = ""  # the description's start, for a prompt's worked examples
+
+    def as_dict(self) -> dict[str, Any]:
+        """The issue as the API and the suggestions show it."""
+        return {
+            "key": self.key,
+            "title": self.title,
+            "storyPoints": self.story_points,
+            "similarity": self.similarity,
+        }
+
+
+def words(text: str) -> list[str]:
+    """Return the content words of a text, lower case, in order (stop words out)."""
+    return [word for word in _WORD.findall(text.lower()) if word not in STOP_WORDS]
+
+
+def vector(title: str, description: str) -> dict[str, float]:
+    """Return an issue's unit-length word vector: stemmed words weighted 1 + log(count), the
+    title's counted twice."""
+    counts = Counter([_stem(word) for word in words(title)] * 2)
+    counts.update(_stem(word) for word in words(description[:TEXT_CHARS]))
+    weights = {term: 1 + math.log(count) for term, count in counts.items()}
+    norm = math.sqrt(sum(weight * weight for weight in weights.values())) or 1.0
+    return {term: weight / norm for term, weight in weights.items()}
+
+
+def cosine(one: dict[str, float], other: dict[str, float]) -> float:
+    if len(other) < len(one):
+        one, other = other, one
+    return sum(weight * other.get(term, 0.0) for term, weight in one.items())
+
+
+def query_terms(title: str, description: str) -> list[str]:
+    """Return the words an issue's look-up asks for: the title's, then the description's most
+    frequent, at most QUERY_TERMS. The database stems them as it stemmed the index."""
+    title_words = list(dict.fromkeys(words(title)))
+    frequent = Counter(words(description[:TEXT_CHARS])).most_common()
+    chosen = title_words + [word for word, _ in frequent if word not in title_words]
+    return [word for word in chosen if len(word) <= 40][:QUERY_TERMS]
+
+
+def similar_issues(
+    *,
+    project: str,
+    title: str,
+    description: str,
+    exclude: int | None = None,
+    limit: int = 10,
+    with_points: bool = False,
+) -> list[SimilarIssue]:
+    """Return up to `limit` issues of `project` most similar to the text, most similar first.
+
+    `exclude` is the issue's own id, if it is stored: it and its children are left out.
+    `with_points`: only issues with story points (the history an estimate learns from).
+    """
+    terms = query_terms(title, description)
+    if not terms:
+        return []
+    rows = _candidates(project, terms, exclude, with_points)
+    if not rows:
+        return []
+    mine = vector(title, description)
+    scored = [
+        SimilarIssue(
+            key=key,
+            title=their_title,
+            story_points=points,
+            similarity=round(min(1.0, cosine(mine, vector(their_title, their_text))), 3),
+            excerpt=their_text[:EXCERPT_CHARS],
+        )
+        for key, their_title, their_text, points in rows
+    ]
+    scored.sort(key=lambda issue: (-issue.similarity, issue.key))
+    return [issue for issue in scored[:limit] if issue.similarity > 0]
+
+
+def similar_to(*, issue: Issue, limit: int = 10, with_points: bool = False) -> list[SimilarIssue]:
+    """Return the issues of a stored issue's project most similar to it."""
+    return similar_issues(
+        project=issue.project,
+        title=issue.title,
+        description=issue.description,
+        exclude=issue.pk,
+        limit=limit,
+        with_points=with_points,
+    )
+
+
+def _candidates(
+    project: str, terms: list[str], exclude: int | None, with_points: bool
+) -> list[tuple[str, str, str, int | None]]:
+    """Ask the database for the best CANDIDATES matches: (key, title, text, points) each."""
+    quote = connection.ops.quote_name
+    table = Issue._meta.db_table
+    # Keys of the project sort between "P-" and "P." ("." follows "-"): the key's own index.
+    filters = ["i.key >= %s", "i.key < %s"]
+    params: list[Any] = [f"{project}-", f"{project}."]
+    if with_points:
+        filters.append("i.story_points IS NOT NULL")
+    if exclude is not None:
+        filters.append("i.id <> %s AND (i.parent_id IS NULL OR i.parent_id <> %s)")
+        params += [exclude, exclude]
+    where = " AND ".join(filters)
+    if connection.vendor == "postgresql":
+        # Words are [a-z0-9] only, so the query's syntax is ours; 'english' stems them and
+        # drops its stop words, as it did for the generated column.
+        sql = (
+            f"SELECT i.key, i.title, left(i.description, {TEXT_CHARS}), i.story_points"  # noqa: S608 (names and numbers are ours)
+            f" FROM {quote(table)} i, to_tsquery('english', %s) q"
+            f" WHERE i.search @@ q AND {where}"
+            f" ORDER BY ts_rank(i.search, q) DESC, i.id LIMIT {CANDIDATES}"
+        )
+        params = [" | ".join(terms), *params]
+    else:
+        fts = quote(f"{table}_fts")
+        sql = (
+            f"SELECT i.key, i.title, substr(i.description, 1, {TEXT_CHARS}), i.story_points"  # noqa: S608 (as above)
+            f" FROM {fts} f JOIN {quote(table)} i ON i.id = f.rowid"
+            f" WHERE {fts} MATCH %s AND {where}"
+            # The title's words weigh twice the description's.
+            f" ORDER BY bm25({fts}, 2.0, 1.0), i.id LIMIT {CANDIDATES}"
+        )
+        params = [" OR ".join(f'"{term}"' for term in terms), *params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
