@@ -36,6 +36,9 @@ class Command(BaseCommand):
         "beside the baseline that always answers the history's median."
     )
 
+    # The checks would open the configured database, which this command never touches.
+    requires_system_checks = []
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument("--predictions", type=Path, help="Write the predictions here (CSV).")
