@@ -1,7 +1,7 @@
 """The full-text index of the issues' titles and descriptions that issues/similar.py searches.
 
-SQLite: an external-content FTS5 table kept current by triggers. PostgreSQL: a generated
-tsvector column with a GIN index. Other databases get none (similar issues then need one).
+SQLite: an external-content FTS5 table kept current by triggers, and its vocabulary (how many
+issues hold each word). PostgreSQL: a generated tsvector column with a GIN index. Other databases get none (similar issues then need one).
 Note for later migrations on SQLite: a change that makes Django rebuild issues_issue (it copies
 the table and drops the old one) drops these triggers too; the similar-issue tests catch that.
 """
@@ -28,8 +28,11 @@ SQLITE = [
         VALUES (new.id, new.title, new.description);
     END""",
     "INSERT INTO issues_issue_fts(issues_issue_fts) VALUES ('rebuild')",
+    # How many issues hold each (stemmed) word: the look-up leaves out the most common ones.
+    "CREATE VIRTUAL TABLE issues_issue_fts_vocab USING fts5vocab(issues_issue_fts, 'row')",
 ]
 SQLITE_DROP = [
+    "DROP TABLE issues_issue_fts_vocab",
     "DROP TRIGGER issues_issue_fts_update",
     "DROP TRIGGER issues_issue_fts_delete",
     "DROP TRIGGER issues_issue_fts_insert",
