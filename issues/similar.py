@@ -240,3 +240,52 @@ def _candidates(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+# SQLite's triggers, as migration 0002_similar_search made them. A later migration that has
+# Django rebuild issues_issue (copy, drop, rename: how SQLite alters a column) drops them with
+# the old table; after every migrate, `repair_sqlite_index` puts back any that is missing.
+_SQLITE_TRIGGERS = {
+    "issues_issue_fts_insert": """CREATE TRIGGER issues_issue_fts_insert AFTER INSERT ON
+        issues_issue BEGIN
+        INSERT INTO issues_issue_fts(rowid, title, description)
+        VALUES (new.id, new.title, new.description);
+    END""",
+    "issues_issue_fts_delete": """CREATE TRIGGER issues_issue_fts_delete AFTER DELETE ON
+        issues_issue BEGIN
+        INSERT INTO issues_issue_fts(issues_issue_fts, rowid, title, description)
+        VALUES ('delete', old.id, old.title, old.description);
+    END""",
+    "issues_issue_fts_update": """CREATE TRIGGER issues_issue_fts_update AFTER UPDATE OF title,
+        description ON issues_issue BEGIN
+        INSERT INTO issues_issue_fts(issues_issue_fts, rowid, title, description)
+        VALUES ('delete', old.id, old.title, old.description);
+        INSERT INTO issues_issue_fts(rowid, title, description)
+        VALUES (new.id, new.title, new.description);
+    END""",
+}
+
+
+def repair_sqlite_index(*, using: str = "default", **kwargs: object) -> None:
+    """Put back the SQLite index's missing triggers and rebuild the index from the issues.
+
+    A post_migrate receiver (issues/apps.py): a no-op where nothing is missing.
+    """
+    from django.db import connections
+
+    db = connections[using]
+    if db.vendor != "sqlite":
+        return
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'issues_issue_fts'"
+        )
+        if cursor.fetchone() is None:
+            return  # before migration 0002_similar_search
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        present = {name for (name,) in cursor.fetchall()}
+        missing = [sql for name, sql in _SQLITE_TRIGGERS.items() if name not in present]
+        for sql in missing:
+            cursor.execute(sql)
+        if missing:
+            cursor.execute("INSERT INTO issues_issue_fts(issues_issue_fts) VALUES ('rebuild')")
