@@ -72,9 +72,10 @@ def words(text: str) -> list[str]:
     return [word for word in _WORD.findall(text.lower()) if word not in STOP_WORDS]
 
 
+@functools.lru_cache(maxsize=2048)  # a project's usual neighbours come back look-up after look-up
 def vector(title: str, description: str) -> dict[str, float]:
     """Return an issue's unit-length word vector: stemmed words weighted 1 + log(count), the
-    title's counted twice."""
+    title's counted twice. Read only: the cache hands out the same dict again."""
     counts = Counter([_stem(word) for word in words(title)] * 2)
     counts.update(_stem(word) for word in words(description[:TEXT_CHARS]))
     weights = {term: 1 + math.log(count) for term, count in counts.items()}
