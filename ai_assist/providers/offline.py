@@ -170,10 +170,10 @@ def _estimate(context: dict[str, Any]) -> str:
             f"**Too large for one estimate:** it is more than the largest step of the scale "
             f"({scale[-1]}). Break it down into smaller issues and estimate those.\n\n"
         )
+    source = "the team's history" if grounded is not None else "keywords of the issue"
     text += (
         f"**Estimate: {points} story points**\n\n"
-        "_From the offline engine, which reads the team's history by rules; a model may judge "
-        "better._"
+        f"_From the offline engine: rules applied to {source}, not a model's judgement._"
     )
     return _answer(text, {"storyPoints": points, "confidence": confidence, "engine": "offline"})
 

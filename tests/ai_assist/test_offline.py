@@ -109,3 +109,14 @@ def test_breakdown_follows_the_areas_of_work_and_skips_existing_children():
     ]
     _, again = run("breakdown", LARGE | {"children": existing})
     assert "Write automated tests" not in [task["title"] for task in again.metadata["subtasks"]]
+
+
+def test_with_no_history_a_scope_past_the_largest_rule_says_to_break_it_down():
+    pieces, large = run("estimate", LARGE | {"type": "EPIC"})
+    text = "".join(pieces)
+    assert large.metadata["suggestedPoints"] == 21
+    assert "Too large for one estimate" in text
+    assert "keywords of the issue" in text  # no history: it says what it read
+    small_text = "".join(run("estimate", SMALL)[0])
+    assert "Too large" not in small_text
+    assert large.confidence <= 0.3  # a keyword reading earns little trust
