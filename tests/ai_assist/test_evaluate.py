@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,13 +34,15 @@ def fixture(path: Path, *, blank_test_points: bool) -> None:
         writer.writerows(rows)
 
 
-def evaluate(data: Path, predictions: Path) -> subprocess.CompletedProcess:
+def evaluate(
+    data: Path, predictions: Path, *options: str, **env: str
+) -> subprocess.CompletedProcess:
     """Run the command as a person would; the configured database is a file it must not open."""
     configured = predictions.parent / "configured.sqlite3"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{configured}"}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{configured}", **env}
     run = subprocess.run(
         [sys.executable, "manage.py", "evaluate_estimates", str(data), "--predictions",
-         str(predictions)],
+         str(predictions), *options],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     assert not configured.exists()  # the throwaway store is a database of its own
@@ -62,6 +65,25 @@ def test_test_rows_points_are_never_read(tmp_path: Path):
     assert "MAE 0.000 on 4 test issues" in full.stdout
     assert "always the history's median" in full.stdout
     assert "no MAE" in blank.stdout
+
+
+def test_with_a_model_it_runs_the_configured_one(tmp_path: Path, fake: Any):
+    fixture(tmp_path / "full.csv.gz", blank_test_points=False)
+    run = evaluate(
+        tmp_path / "full.csv.gz",
+        tmp_path / "predictions.csv",
+        "--provider",
+        "openai",
+        OPENAI_BASE_URL=fake.base_url,
+        OPENAI_API_KEY="sk-test-not-a-real-key",
+    )
+    assert fake.stats["requests"] == 4  # one per test issue
+    sent = fake.stats["bodies"][-1]["messages"][1]["content"]
+    assert "<history>" in sent
+    # The fake always answers 5, which is no step of this team's scale (1, 3, 8, 13): 3 is.
+    lines = (tmp_path / "predictions.csv").read_text().splitlines()[1:]
+    assert [line.split(",")[1] for line in lines] == ["3", "3", "3", "3"]
+    assert "(openai)" in run.stdout
 
 
 @pytest.mark.skipif(not DATA.exists(), reason=f"the shared data set is not at {DATA}")
