@@ -6,13 +6,15 @@ FTS5 table that triggers keep in step with `issues_issue`, on PostgreSQL a gener
 column with a GIN index. Every insert, edit and delete updates it in the same transaction, so
 that every worker sees the same index with no cache to invalidate.
 
-A look-up runs in two steps. The database finds the best `CANDIDATES` issues of the project
-for the OR of the issue's salient words (bm25 on SQLite, ts_rank on PostgreSQL). Those few are
-then scored here by the cosine of their word vectors with the issue's (stemmed words, stop
-words out, the title's words counted twice): 1 is the same words in the same proportions, 0
-none in common. It reads the same on both databases and across issues, which the databases'
-own scores do not (bm25 grows with the size of the corpus, ts_rank with the document).
-"""
+A look-up runs in three steps. The issue's words are chosen, rarest first, while the issues
+holding them add up to about MATCH_BUDGET (the database's own counts): the database ranks every
+issue holding any word asked for, so this bounds a look-up however large the project grows.
+The database then finds the best `CANDIDATES` issues of the project for the OR of those words
+(bm25 on SQLite, ts_rank on PostgreSQL). Those few are scored here by the cosine of their word
+vectors with the issue's (stemmed words, stop words out, the title's words counted twice): 1
+is the same words in the same proportions, 0 none in common. It reads the same on both
+databases and across issues, which the databases' own scores do not (bm25 grows with the size
+of the corpus, ts_rank with the document)."""
 
 import functools
 import math
