@@ -16,6 +16,7 @@ from django.utils.timesince import timesince
 
 from ai_assist import services
 from ai_assist.models import Suggestion
+from issues.models import Issue
 
 # The admin's read-only fields are small and grey: the text under review is shown as body text.
 TEXT_STYLE = (
@@ -95,7 +96,10 @@ class SuggestionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Answer", {"fields": ["text_readable", "applies", "confidence_percent", "error"]}),
+        (
+            "Answer",
+            {"fields": ["text_readable", "applies", "evidence", "confidence_percent", "error"]},
+        ),
         (
             "Model and usage",
             {
@@ -119,6 +123,7 @@ class SuggestionAdmin(admin.ModelAdmin):
         "issue_link",
         "text_readable",
         "applies",
+        "evidence",
         "confidence_percent",
         "context_readable",
         "request_readable",
@@ -184,6 +189,34 @@ class SuggestionAdmin(admin.ModelAdmin):
             ),
         )
         return format_html("create these subtasks:<ol>{}</ol>", rows)
+
+    @admin.display(description="the estimate rests on")
+    def evidence(self, suggestion: Suggestion) -> SafeString | None:
+        similar = (suggestion.metadata or {}).get("similarIssues")
+        if not similar:
+            return None
+        keys = [item["key"] for item in similar]
+        ids = dict(Issue.objects.filter(key__in=keys).values_list("key", "id"))
+        rows = format_html_join(
+            "",
+            "<li>{} {} ({}, {} similar)</li>",
+            (
+                (
+                    format_html(
+                        '<a href="{}">{}</a>',
+                        reverse("admin:issues_issue_change", args=[ids[item["key"]]]),
+                        item["key"],
+                    )
+                    if item["key"] in ids
+                    else item["key"],  # deleted since
+                    item["title"],
+                    _points(item["storyPoints"]),
+                    f"{item['similarity']:.0%}",
+                )
+                for item in similar
+            ),
+        )
+        return format_html("<ol>{}</ol>", rows)
 
     @admin.display(description="context")
     def context_readable(self, suggestion: Suggestion) -> SafeString:

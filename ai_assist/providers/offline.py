@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from ai_assist import planning, reading
+from ai_assist.estimating import Estimate, estimate
 from ai_assist.prompts import SCALE
 from ai_assist.providers.base import Completion, Prompt, Provider
 
@@ -103,21 +104,66 @@ def _refine(context: dict[str, Any]) -> str:
 
 
 def _estimate(context: dict[str, Any]) -> str:
-    score, areas = _scope(context)
-    points = _points_for(score)
-    children = [child["storyPoints"] for child in context.get("children", [])]
-    if any(children):
-        points = max(points, next(s for s in SCALE if s >= min(sum(c or 0 for c in children), 21)))
-    drivers = ", ".join(areas) if areas else "a narrow, well-understood change"
-    text = (
-        f"This {context['type'].lower()} touches {drivers}. "
-        f"Its description gives {len(_sentences(context.get('description', '')))} concrete "
-        f"requirements, which sets how much has to be built and tested.\n\n"
+    """Estimate from the team's history when it has some (ai_assist/estimating.py), else from
+    the issue's scope on the default scale; never below its children's total."""
+    scale = context.get("scale") or list(SCALE)
+    grounded = estimate(context)
+    if grounded is not None:
+        points, confidence = grounded.points, grounded.confidence
+        text = _from_history(grounded, context)
+    else:
+        score, areas = _scope(context)
+        points, confidence = _points_for(score), RULES_CONFIDENCE
+        drivers = ", ".join(areas) if areas else "a narrow, well-understood change"
+        text = (
+            f"This {context['type'].lower()} touches {drivers}. "
+            f"Its description gives {len(_sentences(context.get('description', '')))} concrete "
+            "requirements, which sets how much has to be built and tested. The project has no "
+            "estimated issues yet, so this reads the issue alone.\n\n"
+        )
+    children = [child["storyPoints"] or 0 for child in context.get("children", [])]
+    too_large = False
+    if total := sum(children):
+        text += f"Its children already add up to {total} points.\n\n"
+        # The whole is at least its parts: the smallest step that holds their total.
+        points = max(points, next((step for step in scale if step >= total), scale[-1]))
+        too_large = total > scale[-1]
+    elif grounded is None:
+        too_large = _scope(context)[0] // 2 >= len(SCALE)  # past the largest rule
+    if too_large:
+        text += (
+            f"**Too large for one estimate:** it is more than the largest step of the scale "
+            f"({scale[-1]}). Break it down into smaller issues and estimate those.\n\n"
+        )
+    source = "the team's history" if grounded is not None else "keywords of the issue"
+    text += (
+        f"**Estimate: {points} story points**\n\n"
+        f"_From the offline engine: rules applied to {source}, not a model's judgement._"
     )
-    if any(children):
-        text += f"Its children already add up to {sum(c or 0 for c in children)} points.\n\n"
-    text += f"**Estimate: {points} story points** (offline estimate from the issue's scope)."
-    return _answer(text, {"storyPoints": points, "confidence": 0.55})
+    return _answer(text, {"storyPoints": points, "confidence": confidence, "engine": "offline"})
+
+
+RULES_CONFIDENCE = 0.3  # a keyword reading, with no history to check it against
+
+
+def _from_history(grounded: Estimate, context: dict[str, Any]) -> str:
+    """Say what a history-grounded estimate rests on, for a person."""
+    counts = context.get("pointCounts") or []
+    issues = sum(n for _, n in counts)
+    text = f"The team's median over its {issues} estimated issues is {grounded.team_median}."
+    if grounded.leaned_on:
+        like = ", ".join(
+            f"{item['key']} ({item['storyPoints']} points, {item['similarity']:.0%} similar)"
+            for item in grounded.leaned_on
+        )
+        text += f" The most similar past issues: {like}."
+        if grounded.points != grounded.team_median:
+            text += " They agree closely enough to move the estimate off the median."
+        else:
+            text += " They do not pull it off the median."
+    else:
+        text += " No past issue is close enough to this one to move the estimate off it."
+    return text + "\n\n"
 
 
 def _breakdown(context: dict[str, Any]) -> str:

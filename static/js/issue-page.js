@@ -158,6 +158,7 @@ const RESULTS = {
         h("strong", { "data-field": "suggestedPoints" }, metadata.suggestedPoints),
         ` story point${metadata.suggestedPoints === 1 ? "" : "s"} suggested`),
       h("p", { class: "muted" }, `Currently: ${before.points}.`),
+      ...evidence(metadata.similarIssues ?? []),
     ];
   },
   breakdown(metadata) {
@@ -182,6 +183,16 @@ const RESULTS = {
     ];
   },
 };
+
+/** The past issues an estimate rests on, each a link to its page. */
+function evidence(similar) {
+  if (!similar.length) return [h("p", { class: "muted" }, "No estimated issue of this project resembles it yet.")];
+  const items = similar.map((issue) => h("li", {},
+    h("a", { href: panel.dataset.issueUrl.replace("__KEY__", encodeURIComponent(issue.key)) }, issue.key),
+    ` ${issue.title}: ${plural(issue.storyPoints, "point")}, ${Math.round(issue.similarity * 100)}% similar`));
+  return [h("p", { class: "result__summary" }, "Like these past issues of the team:"),
+    h("ul", { class: "evidence", "aria-label": "Similar past issues" }, ...items)];
+}
 
 function showResult(kind, metadata, before) {
   ui.result.replaceChildren(...RESULTS[kind](metadata, before));

@@ -204,3 +204,17 @@ def test_the_issue_page_shows_its_suggestions_inline(admin_client, user, issue):
     # The inline only shows them: a suggestion is not added or edited from the issue.
     assert 'name="suggestions-MAX_NUM_FORMS" value="0"' in page
     assert 'name="suggestions-0-DELETE"' not in page
+
+
+def test_an_estimate_shows_the_past_issues_it_rests_on_as_links(admin_client, user, issue):
+    from tests.issues.history import make_history
+
+    history = make_history()
+    suggestion = suggest(user, "estimate")
+    assert suggestion.metadata["similarIssues"][0]["key"] == "SHOP-2"
+
+    page = admin_client.get(f"{CHANGELIST}{suggestion.pk}/change/").content.decode()
+
+    assert "The estimate rests on" in page
+    link = f'<a href="/admin/issues/issue/{history["SHOP-2"].pk}/change/">SHOP-2</a>'
+    assert f"<li>{link} Export the order list to CSV (5 points," in page

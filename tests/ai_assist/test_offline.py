@@ -387,3 +387,14 @@ def test_the_three_operations_on_the_realistic_epic_through_the_service(
     assert epic.children.count() == plan["subtasksCount"]  # accepting it created nothing
     assert Suggestion.objects.filter(status="completed").count() == 4
     assert fake.stats["requests"] == 0
+
+
+def test_with_no_history_a_scope_past_the_largest_rule_says_to_break_it_down():
+    pieces, large = run("estimate", LARGE | {"type": "EPIC"})
+    text = "".join(pieces)
+    assert large.metadata["suggestedPoints"] == 21
+    assert "Too large for one estimate" in text
+    assert "keywords of the issue" in text  # no history: it says what it read
+    small_text = "".join(run("estimate", SMALL)[0])
+    assert "Too large" not in small_text
+    assert large.confidence <= 0.3  # a keyword reading earns little trust

@@ -66,8 +66,8 @@ def test_estimate_blends_the_model_confidence_with_checks():
         block='{"storyPoints": 4, "confidence": 0.9}',
         context=CONTEXT,
     )
-    assert good.metadata == {"suggestedPoints": 5}
-    assert off_scale.metadata == {"suggestedPoints": 3}  # snapped to the scale
+    assert good.metadata == {"suggestedPoints": 5, "similarIssues": []}
+    assert off_scale.metadata == {"suggestedPoints": 3, "similarIssues": []}  # snapped
     assert off_scale.confidence < good.confidence <= 1
 
 
@@ -75,7 +75,7 @@ def test_estimate_falls_back_to_the_prose():
     answer = answer_parse(
         kind="estimate", prose="I'd say **8 story points**.", block="", context=CONTEXT
     )
-    assert answer.metadata == {"suggestedPoints": 8}
+    assert answer.metadata == {"suggestedPoints": 8, "similarIssues": []}
     assert answer.confidence < 0.8
 
 
@@ -168,7 +168,7 @@ def test_a_block_nested_too_deeply_counts_as_no_block():
     answer = answer_parse(
         kind="estimate", prose="I'd say 3 points.", block="[" * 100_000, context=CONTEXT
     )
-    assert answer.metadata == {"suggestedPoints": 3}
+    assert answer.metadata["suggestedPoints"] == 3
 
 
 def test_subtasks_are_bounded_and_the_complexity_follows_their_points():
