@@ -16,6 +16,7 @@ from django.utils.timesince import timesince
 
 from ai_assist import services, usage
 from ai_assist.models import Suggestion, TokenBudget
+from issues.models import Issue
 
 # The admin's read-only fields are small and grey: the text under review is shown as body text.
 TEXT_STYLE = (
@@ -102,6 +103,7 @@ class SuggestionAdmin(admin.ModelAdmin):
                 "fields": [
                     "text_readable",
                     "applies",
+                    "evidence",
                     ("confidence_percent", "raw_confidence_percent"),
                     "error",
                 ]
@@ -130,6 +132,7 @@ class SuggestionAdmin(admin.ModelAdmin):
         "issue_link",
         "text_readable",
         "applies",
+        "evidence",
         "confidence_percent",
         "raw_confidence_percent",
         "cost",
@@ -189,6 +192,8 @@ class SuggestionAdmin(admin.ModelAdmin):
             )
         if suggestion.kind == Suggestion.Kind.ESTIMATE:
             return f"set the story points to {result['storyPoints']}"
+        if not result["subtasks"]:
+            return "create nothing: the issue's children already cover the work"
         rows = format_html_join(
             "",
             "<li>{} ({}){}</li>",
@@ -204,6 +209,34 @@ class SuggestionAdmin(admin.ModelAdmin):
             ),
         )
         return format_html("create these subtasks:<ol>{}</ol>", rows)
+
+    @admin.display(description="the estimate rests on")
+    def evidence(self, suggestion: Suggestion) -> SafeString | None:
+        similar = (suggestion.metadata or {}).get("similarIssues")
+        if not similar:
+            return None
+        keys = [item["key"] for item in similar]
+        ids = dict(Issue.objects.filter(key__in=keys).values_list("key", "id"))
+        rows = format_html_join(
+            "",
+            "<li>{} {} ({}, {} similar)</li>",
+            (
+                (
+                    format_html(
+                        '<a href="{}">{}</a>',
+                        reverse("admin:issues_issue_change", args=[ids[item["key"]]]),
+                        item["key"],
+                    )
+                    if item["key"] in ids
+                    else item["key"],  # deleted since
+                    item["title"],
+                    _points(item["storyPoints"]),
+                    f"{item['similarity']:.0%}",
+                )
+                for item in similar
+            ),
+        )
+        return format_html("<ol>{}</ol>", rows)
 
     @admin.display(description="context")
     def context_readable(self, suggestion: Suggestion) -> SafeString:

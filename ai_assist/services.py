@@ -19,6 +19,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from ai_assist import calibration, rows, selectors, usage
+from ai_assist.estimating import estimate_evidence
 from ai_assist.models import Suggestion
 from ai_assist.parsing import MAX_ANSWER, AnswerError, ProseSplitter, answer_parse
 from ai_assist.prompts import prompt_build
@@ -55,12 +56,13 @@ class Event:
 PING = Event("ping")
 
 
-@transaction.atomic
 def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestion:
     """Look up the issue's context and store a new suggestion, `streaming` from now on.
 
-    Raise ValidationError (nothing stored) when an unknown issue comes without its type and
-    description, and TooManyCalls when the user is at a limit (user_check_limits).
+    An estimate's context also holds its evidence: the project's most similar past issues and
+    its scale (ai_assist/estimating.py). Raise ValidationError (nothing stored) when an unknown
+    issue comes without its type and description, and TooManyCalls when the user is at a limit
+    (user_check_limits).
     """
     key = data["issueId"]
     issue = selectors.issue_get(key=key)
@@ -72,16 +74,29 @@ def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestio
         }
         if missing:
             raise ValidationError(missing)
-    user_check_limits(user=user)
     overrides = {OVERRIDES[name]: data.get(name) for name in OVERRIDES}
+    context = selectors.issue_context(issue=issue, key=key, overrides=overrides)
+    # The team's history, read before the transaction: on SQLite it holds the write lock.
+    if kind == Suggestion.Kind.ESTIMATE:
+        context |= estimate_evidence(issue=issue, context=context)
+    elif kind == Suggestion.Kind.BREAKDOWN:
+        context |= selectors.breakdown_precedents(issue=issue, context=context)
+    return _suggestion_insert(user=user, kind=kind, issue=issue, data=data, context=context)
+
+
+@transaction.atomic
+def _suggestion_insert(
+    *, user: Any, kind: str, issue: Issue | None, data: dict[str, Any], context: dict[str, Any]
+) -> Suggestion:
+    user_check_limits(user=user)
     provider = get_provider()
     suggestion = Suggestion(
         kind=kind,
-        issue_key=key,
+        issue_key=data["issueId"],
         issue=issue,
         user=user,
         request=data,
-        context=selectors.issue_context(issue=issue, key=key, overrides=overrides),
+        context=context,
         provider=provider.name,
         model=provider.model_name(),
         worker=worker_id(),

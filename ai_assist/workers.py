@@ -52,8 +52,11 @@ def sweep() -> int:
     """End the calls of the processes no longer alive; return how many."""
     now = timezone.now()
     alive = Worker.objects.filter(expires_at__gte=now).values("id")
+    # A call younger than three beats is left alone: its process may have lost its row a
+    # moment ago (swept while it stalled) and not have beaten since.
+    young = now - timedelta(seconds=3 * settings.AI_HEARTBEAT)
     ended = (
-        Suggestion.objects.filter(status=Suggestion.Status.STREAMING)
+        Suggestion.objects.filter(status=Suggestion.Status.STREAMING, created_at__lt=young)
         .exclude(worker__in=alive)
         .update(status=Suggestion.Status.FAILED, error=INTERRUPTED, finished_at=now)
     )

@@ -14,9 +14,11 @@ from ai_assist import selectors as ai_selectors
 from issues import selectors, services
 from issues.forms import IssueForm
 from issues.models import Issue
+from issues.similar import similar_to
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 20
+SIMILAR_SIZE = 10
 
 
 @login_required
@@ -39,6 +41,7 @@ def issue_detail(request: HttpRequest, key: str) -> HttpResponse:
         "issue": issue,
         "children": issue.children.order_by("id"),
         "suggestions": suggestions[:HISTORY_SIZE],
+        "similar": similar_to(issue=issue, limit=SIMILAR_SIZE),  # likely duplicates, past work
     }
     return render(request, "issues/issue_detail.html", context)
 

@@ -158,9 +158,14 @@ const RESULTS = {
         h("strong", { "data-field": "suggestedPoints" }, metadata.suggestedPoints),
         ` story point${metadata.suggestedPoints === 1 ? "" : "s"} suggested`),
       h("p", { class: "muted" }, `Currently: ${before.points}.`),
+      ...evidence(metadata.similarIssues ?? []),
     ];
   },
   breakdown(metadata) {
+    if (metadata.subtasksCount === 0) {
+      return [h("p", { class: "result__summary" },
+        "No new subtasks: the children of this issue already cover the work.")];
+    }
     const rows = metadata.subtasks.map((subtask) => h("tr", {},
       h("td", { "data-label": "Subtask" },
         h("strong", {}, subtask.title), h("br"), h("span", { class: "muted" }, subtask.description)),
@@ -178,6 +183,16 @@ const RESULTS = {
     ];
   },
 };
+
+/** The past issues an estimate rests on, each a link to its page. */
+function evidence(similar) {
+  if (!similar.length) return [h("p", { class: "muted" }, "No estimated issue of this project resembles it yet.")];
+  const items = similar.map((issue) => h("li", {},
+    h("a", { href: panel.dataset.issueUrl.replace("__KEY__", encodeURIComponent(issue.key)) }, issue.key),
+    ` ${issue.title}: ${plural(issue.storyPoints, "point")}, ${Math.round(issue.similarity * 100)}% similar`));
+  return [h("p", { class: "result__summary" }, "Like these past issues of the team:"),
+    h("ul", { class: "evidence", "aria-label": "Similar past issues" }, ...items)];
+}
 
 function showResult(kind, metadata, before) {
   ui.result.replaceChildren(...RESULTS[kind](metadata, before));

@@ -117,6 +117,20 @@ def test_accepting_a_breakdown_creates_the_subtasks(admin_client, user, issue):
     ]
 
 
+def test_a_breakdown_its_children_already_cover_shows_and_creates_nothing(
+    admin_client, user, issue
+):
+    act(admin_client, "accept", suggest(user, "breakdown"))
+    children = issue.children.count()
+    covered = suggest(user, "breakdown")
+    assert covered.result["subtasks"] == []
+
+    page = admin_client.get(f"{CHANGELIST}{covered.pk}/change/").content.decode()
+    assert "create nothing: the issue&#x27;s children already cover the work" in page
+    assert texts(act(admin_client, "accept", covered)) == ["1 suggestion accepted."]
+    assert issue.children.count() == children
+
+
 def test_rejecting_marks_them_rejected(admin_client, user, issue):
     suggestions = [suggest(user, "refine"), suggest(user, "estimate")]
     response = act(admin_client, "reject", *suggestions)
@@ -190,3 +204,17 @@ def test_the_issue_page_shows_its_suggestions_inline(admin_client, user, issue):
     # The inline only shows them: a suggestion is not added or edited from the issue.
     assert 'name="suggestions-MAX_NUM_FORMS" value="0"' in page
     assert 'name="suggestions-0-DELETE"' not in page
+
+
+def test_an_estimate_shows_the_past_issues_it_rests_on_as_links(admin_client, user, issue):
+    from tests.issues.history import make_history
+
+    history = make_history()
+    suggestion = suggest(user, "estimate")
+    assert suggestion.metadata["similarIssues"][0]["key"] == "SHOP-2"
+
+    page = admin_client.get(f"{CHANGELIST}{suggestion.pk}/change/").content.decode()
+
+    assert "The estimate rests on" in page
+    link = f'<a href="/admin/issues/issue/{history["SHOP-2"].pk}/change/">SHOP-2</a>'
+    assert f"<li>{link} Export the order list to CSV (5 points," in page

@@ -281,3 +281,30 @@ def test_the_issue_page_fits_a_phone(phone, issue, fake):
     assert overflow <= 0
     expect(phone.locator("#ai-result tbody tr")).to_have_count(3)
     screenshot(phone, "phone-breakdown")
+
+
+def test_the_estimate_shows_its_evidence_and_the_page_lists_similar_issues(page, fake):
+    from issues.services import issue_create
+    from tests.issues.history import make_history
+
+    make_history()
+    issue_create(
+        key="SHOP-7", title="Password reset mail never arrives", description="No reset email."
+    )
+    open_issue(page, "SHOP-7")
+    similar = page.get_by_role("region", name="Similar issues")
+    first = similar.locator("tbody tr").first
+    expect(first.get_by_role("link", name="SHOP-1")).to_have_attribute("href", "/issues/SHOP-1/")
+    expect(first).to_contain_text("Reset password email is not sent")
+    expect(similar).not_to_contain_text("OTHER-1")  # another project
+
+    start(page, "estimate")
+    finished(page)
+    evidence = page.get_by_role("list", name="Similar past issues")
+    link = evidence.get_by_role("link", name="SHOP-1")
+    expect(link).to_have_attribute("href", "/issues/SHOP-1/")
+    expect(evidence.locator("li").first).to_contain_text("3 points")
+    expect(evidence.locator("li").first).to_contain_text("% similar")
+    screenshot(page, "estimate-evidence")
+    link.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reset password email is not sent")
