@@ -196,8 +196,7 @@ def test_each_server_process_refits_at_its_heartbeat(service_factory, auth, fake
     finally:
         # It sweeps every 0.2 s: left running, it would take other tests' calls (their
         # servers' heartbeat rows go with the flush after each test) for a dead process's.
-        server.process.terminate()
-        server.process.wait(timeout=15)
+        server.stop()
 
 
 def refits(server: Any, auth: dict[str, str]) -> None:
