@@ -30,7 +30,7 @@ class AIRequestSerializer(serializers.Serializer):
         return key.upper()
 
 
-class SubtaskSerializer(IssueSerializer):
+class SubtaskInputSerializer(IssueSerializer):
     """A subtask to create, checked by the rules of any issue."""
 
     class Meta(IssueSerializer.Meta):
@@ -64,7 +64,7 @@ class AcceptSerializer(serializers.Serializer):
         max_value=_POINTS.max_value,
         help_text="Estimate: the story points to set.",
     )
-    subtasks = SubtaskSerializer(
+    subtasks = SubtaskInputSerializer(
         many=True,
         required=False,
         allow_empty=False,

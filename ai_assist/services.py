@@ -19,6 +19,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from ai_assist import review, rows, selectors
+from ai_assist.duplicates import duplicates_mark
 from ai_assist.estimating import estimate_evidence
 from ai_assist.models import Suggestion
 from ai_assist.parsing import MAX_ANSWER, AnswerError, ProseSplitter, answer_parse
@@ -214,6 +215,9 @@ async def suggestion_events(
         answer = answer_parse(
             kind=suggestion.kind, prose=prose, block=block, context=suggestion.context
         )
+        if suggestion.kind == Suggestion.Kind.BREAKDOWN:  # its subtasks' duplicateOf
+            subtasks = answer.result["subtasks"]
+            await sync_to_async(duplicates_mark)(subtasks=subtasks, key=suggestion.issue_key)
         metadata = {"suggestionId": suggestion.pk, **answer.metadata}
         outcome = {
             "status": Suggestion.Status.COMPLETED,
@@ -468,8 +472,8 @@ def suggestion_accept(
     issue = _issue_to_apply(suggestion)
     proposed = review.proposal(suggestion)
     applied = changes or proposed
-    if field := review.FIELDS.get(suggestion.kind):
-        _check_unchanged(suggestion, issue, field=field[0], name=field[1])
+    if suggestion.kind in review.FIELDS:
+        _check_unchanged(suggestion, issue, field=review.FIELDS[suggestion.kind][0])
     try:
         created, undo = review.apply(kind=suggestion.kind, issue=issue, applied=applied)
     except ValidationError as error:  # parsing bounds what it applies; this is the last guard
@@ -561,10 +565,13 @@ def _issue_to_apply(suggestion: Suggestion) -> Issue:
     return issue
 
 
-def _check_unchanged(suggestion: Suggestion, issue: Issue, *, field: str, name: str) -> None:
+_CONTEXT_NAMES = {"description": "description", "story_points": "storyPoints"}
+
+
+def _check_unchanged(suggestion: Suggestion, issue: Issue, *, field: str) -> None:
     # The context holds the field as the prompt saw it; that may be the request's draft rather
     # than the stored value, so only an edit saved since the context was read is a change.
-    seen = suggestion.context.get(name)
+    seen = suggestion.context.get(_CONTEXT_NAMES[field])
     if suggestion.issue_updated_at is not None:
         saved_since = issue.updated_at != suggestion.issue_updated_at
     else:  # an issue stored under the key after the suggestion was made

@@ -100,7 +100,7 @@ def test_an_edited_estimate_sets_those_points(api, issue):
 def test_a_partial_reordered_and_edited_breakdown_creates_exactly_those(api, issue):
     pk = suggest(api, "breakdown")
     chosen = [
-        {"title": PROPOSED[2]["title"], "description": PROPOSED[2]["description"], "storyPoints": 5},
+        {**PROPOSED[2], "storyPoints": 5},
         {"title": "Normalise the address before the lookup", "storyPoints": 3},
     ]
 
