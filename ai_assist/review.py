@@ -6,6 +6,8 @@ that accepting replaced, or the issues it created as they were then, so that a r
 tell whether anything it would undo was changed since.
 """
 
+import difflib
+import re
 from typing import Any
 
 from ai_assist.models import Suggestion
@@ -136,3 +138,63 @@ def undo(record: dict[str, Any]) -> tuple[Issue | None, list[str]]:
         return issue, keys
     issue_update(issue=issue, **{record["field"]: record["before"]})
     return issue, []
+
+
+# What a reviewer sees: the change as a word-level diff, the proposal to edit, the evidence.
+
+_TOKENS = re.compile(r"\s+|\w+|[^\w\s]")  # spaces, words, each punctuation mark
+
+
+def word_diff(old: str, new: str) -> list[tuple[str, str]]:
+    """Return the change from `old` to `new` word by word: ("same" | "removed" | "added", text)
+    pieces in order; joining the same and added pieces gives `new`."""
+    before, after = _TOKENS.findall(old or ""), _TOKENS.findall(new or "")
+    pieces: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, before, after).get_opcodes():
+        if op == "equal":
+            pieces.append(("same", "".join(before[i1:i2])))
+            continue
+        if i2 > i1:
+            pieces.append(("removed", "".join(before[i1:i2])))
+        if j2 > j1:
+            pieces.append(("added", "".join(after[j1:j2])))
+    return pieces
+
+
+def review_details(suggestion: Suggestion, issue: Issue | None) -> dict[str, Any]:
+    """Return what the page and admin show to review a completed suggestion of `issue`."""
+    details: dict[str, Any] = {
+        "pending": suggestion.review_status == Suggestion.ReviewStatus.PENDING,
+        "can_undo": suggestion.review_status == Suggestion.ReviewStatus.ACCEPTED
+        and suggestion.undo is not None,
+    }
+    result = suggestion.result or {}
+    if suggestion.kind == Suggestion.Kind.REFINE:
+        current = issue.description if issue else suggestion.context.get("description", "")
+        details["proposal"] = result.get("refinedDescription", "")
+        details["improvements"] = result.get("improvements", [])
+        if details["pending"]:
+            details["diff"] = word_diff(current, details["proposal"])
+    elif suggestion.kind == Suggestion.Kind.ESTIMATE:
+        details["points"] = result.get("storyPoints")
+        details["current"] = issue.story_points if issue else None
+        details["evidence"] = (suggestion.metadata or {}).get("similarIssues", [])
+    else:
+        subtasks = result.get("subtasks", [])
+        keys = [task["duplicateOf"] for task in subtasks if task.get("duplicateOf")]
+        titles = dict(Issue.objects.filter(key__in=keys).values_list("key", "title"))
+        details["subtasks"] = [
+            {
+                **task,
+                "duplicate": {"key": task["duplicateOf"], "title": titles[task["duplicateOf"]]}
+                if task.get("duplicateOf") in titles  # deleted since: no longer a duplicate
+                else None,
+            }
+            for task in subtasks
+        ]
+        details["total"] = result.get("totalPoints", 0)
+        details["complexity"] = result.get("complexity", "")
+        details["selected_points"] = sum(
+            task["storyPoints"] or 0 for task in details["subtasks"] if not task["duplicate"]
+        )
+    return details
