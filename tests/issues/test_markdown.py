@@ -16,11 +16,14 @@ Plain **bold** and a [fine link](https://example.com/docs).
 <iframe src="javascript:window.pwned='iframe'"></iframe>
 
 [markdown link](javascript:window.pwned='md') and [upper](JaVaScRiPt:window.pwned='upper')
-[entity](&#106;avascript:window.pwned='entity') and [data](data:text/html;base64,PHNjcmlwdD53aW5kb3cucHduZWQ9J2RhdGEnPC9zY3JpcHQ+)
-![image](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+) ![pixel](javascript:window.pwned='img-md')
+[entity](&#106;avascript:window.pwned='entity')
+[data](data:text/html;base64,PHNjcmlwdD53aW5kb3cucHduZWQ9J2RhdGEnPC9zY3JpcHQ+)
+![image](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)
+![pixel](javascript:window.pwned='img-md')
 <javascript:window.pwned='autolink'>
 
-`<img src=x onerror="window.pwned='code'">` and a [titled](https://example.com "a\\" onmouseover=\\"window.pwned='title'")
+`<img src=x onerror="window.pwned='code'">` and a
+[titled](https://example.com "a\\" onmouseover=\\"window.pwned='title'")
 
 ```html
 <script>window.pwned = "fence"</script>
