@@ -76,7 +76,11 @@ class AcceptSerializer(serializers.Serializer):
         kind = self.context["kind"]
         mine = ACCEPT_FIELDS[kind]
         given = self.initial_data.keys() if hasattr(self.initial_data, "keys") else []
-        others = {name: f"A {kind} suggestion takes only {mine}." for name in given if name != mine}
+        others = {
+            name: f"Only {mine} can be given for this {kind} suggestion."
+            for name in given
+            if name != mine
+        }
         if others:
             raise serializers.ValidationError(others)
         if mine not in data:
