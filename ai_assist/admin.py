@@ -351,14 +351,17 @@ def _changes(suggestion: Suggestion, form: Any) -> dict[str, Any]:
     }
 
 
-def _errors(errors: Any, prefix: str = "") -> str:
+def _errors(errors: Any, label: str = "") -> str:
     """DRF's errors in one line: "subtask 2 title: This field may not be blank."."""
     if isinstance(errors, dict):
-        parts = []
-        for name, inner in errors.items():
-            label = f"subtask {int(name) + 1}" if str(name).isdigit() else name
-            parts.append(_errors(inner, f"{prefix}{label} " if prefix or label else ""))
-        return " ".join(parts)
-    if isinstance(errors, list):
-        return f"{prefix.strip()}: {' '.join(str(e) for e in errors)}"
-    return f"{prefix}{errors}"
+        return " ".join(_errors(inner, _label(label, name)) for name, inner in errors.items())
+    text = " ".join(str(e) for e in errors) if isinstance(errors, list) else str(errors)
+    return f"{label}: {text}" if label else text
+
+
+def _label(outer: str, name: Any) -> str:
+    if name == "non_field_errors":
+        return outer
+    if str(name).isdigit():  # an item of the subtasks' list
+        return f"subtask {int(name) + 1}"
+    return f"{outer} {name}".strip()

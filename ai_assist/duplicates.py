@@ -2,10 +2,10 @@
 
 A subtask is taken for a repeat of the project's most similar issue when their titles are
 near-copies: the cosine of the titles' terms (issues/similar.py's stemmed words, stop words
-out, and numbers) is at least TITLE_THRESHOLD. The whole texts' similarity ranks the candidates, but
-it is a poor judge of a repeat: a short subtask against a long issue scores low even when the
-titles match, and two tasks of the same area share many words of their descriptions.
-bench/duplicates.py measured the choice on the shared data set (docs/review.md).
+out, and numbers) is at least TITLE_THRESHOLD. The whole texts' similarity finds the candidate,
+but it is a poor judge of a repeat: a short subtask against a long issue scores low even when
+the titles match. bench/duplicates.py measured the choice on the shared data set
+(docs/review.md).
 """
 
 import math
@@ -14,7 +14,7 @@ from typing import Any
 
 from issues.similar import cosine, similar_issues, vector
 
-TITLE_THRESHOLD = 0.75
+TITLE_THRESHOLD = 0.8  # above 3 terms of 4 shared: one word in four replaced names another task
 CANDIDATES = 1  # the most similar issues whose titles are compared (more: more false alarms)
 
 

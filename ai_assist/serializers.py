@@ -64,8 +64,10 @@ class AcceptSerializer(serializers.Serializer):
         max_value=_POINTS.max_value,
         help_text="Estimate: the story points to set.",
     )
-    subtasks = SubtaskInputSerializer(
-        many=True,
+    # A ListField, not many=True: its own errors come as a list ("This list may not be
+    # empty."), each bad item's by its index.
+    subtasks = serializers.ListField(
+        child=SubtaskInputSerializer(),
         required=False,
         allow_empty=False,
         max_length=MAX_SUBTASKS,

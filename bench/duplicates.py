@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "datasets" / "story-points"
 PROJECTS = ("mule", "clover", "moodle", "titanium", "springxd")
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.76, 0.8, 0.85, 0.9)
 VERBS = ("Add", "Fix", "Implement", "Support", "Update")
 _SENTENCE = re.compile(r"(.{20,300}?[.!?])(\s|$)", re.DOTALL)
 

@@ -168,6 +168,10 @@ async function review(form, action) {
   }
   status.textContent = action === "accept" ? DONE.accept[kind] : DONE[action];
   await refresh(["issue-fields", "children-list", "history-list"]);
+  // The suggestion may be shown twice (under the AI panel and in the history): both follow.
+  const selector = `[data-suggestion-id="${CSS.escape(suggestionId)}"]`;
+  const live = byId("ai-result");
+  if (live.querySelector(selector)) await showReview({ suggestionId, container: live });
   // Keep keyboard users by what they can do next: Undo after accepting, or the news itself.
   let next = null;
   if (item) {
@@ -175,8 +179,7 @@ async function review(form, action) {
     if (fresh && action === "accept") fresh.querySelector("details").open = true;
     next = fresh?.querySelector('[data-review="revert"]');
   } else {
-    await showReview({ suggestionId, container: form.parentElement });
-    next = byId("ai-result").querySelector('[data-review="revert"]');
+    next = live.querySelector('[data-review="revert"]');
   }
   if (action === "accept" && next) {
     next.focus();
