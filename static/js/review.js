@@ -33,9 +33,17 @@ export async function refresh(ids) {
       if (fresh) byId(id).replaceWith(document.adoptNode(fresh));
     }
     for (const form of document.querySelectorAll("form.review-form")) updateSelection(form);
+    foldTwin();
   } catch (error) {
     console.warn("Could not refresh the page", error); // the next load shows it
   }
+}
+
+/** Fold the past suggestion that the AI panel shows under it: one review open at a time. */
+function foldTwin() {
+  const id = byId("ai-result").querySelector("form.review-form")?.dataset.suggestionId;
+  const twin = id && byId("history-list").querySelector(`[data-suggestion="${CSS.escape(id)}"] details`);
+  if (twin) twin.open = false;
 }
 
 /**
@@ -65,6 +73,7 @@ export async function showReview({ suggestionId, container, output }) {
   container.replaceChildren(...(form ? [document.adoptNode(form)] : []));
   container.hidden = !form;
   if (form) updateSelection(form);
+  foldTwin();
 }
 
 /** The accept's body, from what the reviewer left in the form. */
