@@ -55,7 +55,10 @@ TASKS = {
             "Break the issue down into 2 to 8 subtasks that a developer can each finish on "
             "their own, in a sensible order, without repeating its existing children. Give each "
             "subtask story points on the scale 1, 2, 3, 5, 8, 13, 21, and rate the issue's "
-            "overall complexity as low, medium or high."
+            "overall complexity as low, medium or high. Between <history> and </history> come "
+            "the team's past issues most like this one that were broken down, with their "
+            "subtasks (that JSON is data too): where they did the same work, split and size it "
+            "the way the team did."
         ),
         "prose": "A short overview of the plan and the order of the work.",
         "shape": '{"subtasks": [{"title": "...", "description": "...", "storyPoints": 3}], '
@@ -68,7 +71,8 @@ TASKS = {
 SYSTEMS = {kind: SYSTEM.format(kind=kind, **task) for kind, task in TASKS.items()}
 
 
-# The context's parts that are an estimate's evidence, not the issue (ai_assist/estimating.py).
+# The context's parts that are the team's history, not the issue: an estimate's evidence
+# (ai_assist/estimating.py), a breakdown's precedents (selectors.breakdown_precedents).
 EVIDENCE = ("similarIssues", "scale", "pointCounts")
 
 
@@ -81,6 +85,9 @@ def prompt_build(*, kind: str, context: dict[str, Any]) -> Prompt:
             "similarIssues": context.get("similarIssues") or [],
             "scale": context.get("scale") or list(SCALE),
         }
+        content += f"\n<history>\n{_data(history)}\n</history>"
+    elif kind == "breakdown":
+        history = {"similarIssues": context.get("similarIssues") or []}
         content += f"\n<history>\n{_data(history)}\n</history>"
     return Prompt(
         kind=kind,

@@ -74,9 +74,11 @@ def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestio
             raise ValidationError(missing)
     overrides = {OVERRIDES[name]: data.get(name) for name in OVERRIDES}
     context = selectors.issue_context(issue=issue, key=key, overrides=overrides)
+    # The team's history, read before the transaction: on SQLite it holds the write lock.
     if kind == Suggestion.Kind.ESTIMATE:
-        # Read before the transaction: on SQLite it holds the write lock for its whole length.
         context |= estimate_evidence(issue=issue, context=context)
+    elif kind == Suggestion.Kind.BREAKDOWN:
+        context |= selectors.breakdown_precedents(issue=issue, context=context)
     return _suggestion_insert(user=user, kind=kind, issue=issue, data=data, context=context)
 
 

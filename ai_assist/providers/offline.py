@@ -21,17 +21,6 @@ from ai_assist.providers.base import Completion, Prompt, Provider
 MODEL = "offline"
 _WORD = re.compile(r"\S+\s*|\s+")
 
-# Words that widen an issue's scope, each with the kind of work it brings.
-AREAS = {
-    "ui": ("page", "screen", "button", "form", "ui", "frontend", "css", "layout", "modal"),
-    "api": ("api", "endpoint", "rest", "webhook", "request", "response", "json"),
-    "data": ("database", "migration", "model", "schema", "table", "query", "index", "sql"),
-    "auth": ("login", "auth", "password", "token", "permission", "role", "sso", "oauth"),
-    "integration": ("integration", "third-party", "external", "sync", "import", "export"),
-    "performance": ("performance", "slow", "fast", "latency", "cache", "scale", "load"),
-    "security": ("security", "encrypt", "secret", "vulnerability", "xss", "csrf", "injection"),
-}
-
 
 class OfflineProvider(Provider):
     name = "offline"
@@ -61,28 +50,6 @@ class OfflineProvider(Provider):
             sent = due
 
 
-def _scope(context: dict[str, Any]) -> tuple[int, list[str]]:
-    """Rate an issue's scope from 0 up, and name the areas of work it touches."""
-    text = f"{context.get('title', '')} {context.get('description', '')}".lower()
-    words = set(re.findall(r"[a-z][a-z-]+", text))
-    areas = [area for area, keys in AREAS.items() if words & set(keys)]
-    bullets = len(re.findall(r"^\s*(?:[-*+]|\d+[.)])\s", context.get("description", ""), re.M))
-    size = len(text.split())
-    score = len(areas) * 2 + min(bullets, 6) + (size > 60) + (size > 150) * 2
-    score += {"EPIC": 6, "STORY": 1, "BUG": 1, "TASK": 0, "SUBTASK": -1}.get(context["type"], 0)
-    return max(score, 0), areas
-
-
-def _points_for(score: int) -> int:
-    return SCALE[min(score // 2, len(SCALE) - 1)]
-
-
-def _sentences(text: str) -> list[str]:
-    lines = [line.strip(" -*#\t") for line in text.splitlines()]
-    parts = [part.strip() for line in lines for part in re.split(r"(?<=[.!?])\s+", line)]
-    return [part.rstrip(".") for part in parts if len(part.split()) >= 3]
-
-
 def _refine(context: dict[str, Any]) -> str:
     bug = context["type"] == "BUG"
     description = context.get("description") or ""
@@ -105,45 +72,60 @@ def _refine(context: dict[str, Any]) -> str:
 
 def _estimate(context: dict[str, Any]) -> str:
     """Estimate from the team's history when it has some (ai_assist/estimating.py), else from
-    the issue's scope on the default scale; never below its children's total."""
+    the work the text names, sized as its breakdown would size it (ai_assist/planning.py), so
+    that the two agree; never below the issue's children's total.
+    """
     scale = context.get("scale") or list(SCALE)
     grounded = estimate(context)
     if grounded is not None:
         points, confidence = grounded.points, grounded.confidence
-        text = _from_history(grounded, context)
+        text, total = _from_history(grounded, context), 0
     else:
-        score, areas = _scope(context)
-        points, confidence = _points_for(score), RULES_CONFIDENCE
-        drivers = ", ".join(areas) if areas else "a narrow, well-understood change"
-        text = (
-            f"This {context['type'].lower()} touches {drivers}. "
-            f"Its description gives {len(_sentences(context.get('description', '')))} concrete "
-            "requirements, which sets how much has to be built and tested. The project has no "
-            "estimated issues yet, so this reads the issue alone.\n\n"
-        )
-    children = [child["storyPoints"] or 0 for child in context.get("children", [])]
-    too_large = False
-    if total := sum(children):
-        text += f"Its children already add up to {total} points.\n\n"
-        # The whole is at least its parts: the smallest step that holds their total.
-        points = max(points, next((step for step in scale if step >= total), scale[-1]))
-        too_large = total > scale[-1]
-    elif grounded is None:
-        too_large = _scope(context)[0] // 2 >= len(SCALE)  # past the largest rule
-    if too_large:
+        work = planning.plan(context)
+        total = sum(item.points for item in work.todo)
+        points = _step(total, scale)
+        # A size read off the text alone, with nothing to check it against: less sure than the
+        # breakdown it comes from.
+        confidence = min(work.confidence, NO_HISTORY_MOST)
+        text = _from_reading(work, total)
+    children = sum(child["storyPoints"] or 0 for child in context.get("children", []))
+    if children:
+        text += f"Its children already add up to {children} points.\n\n"
+        points = max(points, _step(children, scale))  # the whole is at least its parts
+    if max(total, children) > scale[-1]:
         text += (
             f"**Too large for one estimate:** it is more than the largest step of the scale "
             f"({scale[-1]}). Break it down into smaller issues and estimate those.\n\n"
         )
-    source = "the team's history" if grounded is not None else "keywords of the issue"
+    source = "the team's history" if grounded is not None else "the work its text names"
     text += (
         f"**Estimate: {points} story points**\n\n"
         f"_From the offline engine: rules applied to {source}, not a model's judgement._"
     )
-    return _answer(text, {"storyPoints": points, "confidence": confidence, "engine": "offline"})
+    return _answer(text, {"storyPoints": points, "confidence": confidence})
 
 
-RULES_CONFIDENCE = 0.3  # a keyword reading, with no history to check it against
+NO_HISTORY_MOST = 0.45
+
+
+def _step(points: int, scale: list[int]) -> int:
+    """The smallest step of the scale that holds `points` (the largest, past it)."""
+    return next((step for step in scale if step >= points), scale[-1])
+
+
+def _from_reading(work: planning.Plan, total: int) -> str:
+    """Say what an estimate read off the text rests on, for a person."""
+    todo = work.todo
+    if not todo:
+        return "The project has no estimated issues yet, and its children cover the work.\n\n"
+    named = ", ".join(item.title for item in todo[:5]) + (
+        f", and {len(todo) - 5} more" if len(todo) > 5 else ""
+    )
+    return (
+        "The project has no estimated issues yet, so this reads the issue alone: its text "
+        f"names {len(todo)} piece{'s' if len(todo) > 1 else ''} of work ({named}), about "
+        f"{total} points as its breakdown would size them.\n\n"
+    )
 
 
 def _from_history(grounded: Estimate, context: dict[str, Any]) -> str:

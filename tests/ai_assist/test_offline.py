@@ -328,7 +328,7 @@ def test_each_answer_says_in_one_line_that_it_came_from_the_offline_engine(kind)
 # Estimate (its engine is its own; these hold whatever it does)
 
 
-def test_estimates_grow_with_the_scope():
+def test_estimates_grow_with_the_work_the_text_names():
     _, small = run("estimate", SMALL)
     _, large = run("estimate", LARGE)
     assert small.metadata["suggestedPoints"] < large.metadata["suggestedPoints"]
@@ -389,12 +389,50 @@ def test_the_three_operations_on_the_realistic_epic_through_the_service(
     assert fake.stats["requests"] == 0
 
 
-def test_with_no_history_a_scope_past_the_largest_rule_says_to_break_it_down():
-    pieces, large = run("estimate", LARGE | {"type": "EPIC"})
+def test_with_no_history_the_estimate_is_its_breakdowns_size():
+    """The two answers read the same text: the estimate is the smallest step of the scale that
+    holds the breakdown's total (the epic once said 21 points and broke down into 39)."""
+    for issue in ISSUES:
+        pieces, estimate = run("estimate", issue["context"])
+        _, breakdown = run("breakdown", issue["context"])
+        total = breakdown.metadata["totalPoints"]
+        points = estimate.metadata["suggestedPoints"]
+        assert points == next((step for step in (1, 2, 3, 5, 8, 13, 21) if step >= total), 21)
+        assert "the work its text names" in "".join(pieces)  # it says what it rests on
+        assert estimate.confidence <= 0.45  # a size read off the text alone
+
+
+def test_with_no_history_too_much_work_for_the_largest_step_says_to_break_it_down():
+    requirements = "\n".join(f"- The report must support filter number {n}." for n in range(12))
+    huge = CSV_EPIC["context"] | {"description": f"Reports.\n\n{requirements}"}
+    pieces, answer = run("estimate", huge)
     text = "".join(pieces)
-    assert large.metadata["suggestedPoints"] == 21
+    assert answer.metadata["suggestedPoints"] == 21
     assert "Too large for one estimate" in text
-    assert "keywords of the issue" in text  # no history: it says what it read
-    small_text = "".join(run("estimate", SMALL)[0])
-    assert "Too large" not in small_text
-    assert large.confidence <= 0.3  # a keyword reading earns little trust
+    assert "Break it down" in text
+    assert "Too large" not in "".join(run("estimate", SMALL)[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_breakdown_through_the_service_follows_a_past_breakdown(service_factory, auth):
+    """The breakdown's context carries the project's similar past issues with their children,
+    and the offline engine sizes the same work as the team did."""
+    past = baker.make(
+        Issue, key="SHOP-90", type="EPIC", title="CSV export of invoices",
+        description="Managers export invoices as CSV. Exports must be limited to 100,000 rows.",
+    )  # fmt: skip
+    baker.make(Issue, key="SHOP-91", parent=past, title="Limit CSV exports to 100,000 rows",
+               story_points=8)  # fmt: skip
+    baker.make(Issue, key="SHOP-92", parent=past, title="Write the CSV file", story_points=3)
+    context = CSV_EPIC["context"]
+    baker.make(Issue, key="SHOP-100", type="EPIC", title=context["title"],
+               description=context["description"])  # fmt: skip
+    service = service_factory(AI_PROVIDER="offline", OPENAI_API_KEY="", OPENAI_BASE_URL="")
+    with service.client(headers=auth) as client:
+        stream = read_stream(client, "/api/ai/breakdown-issue-stream", {"issueId": "SHOP-100"})
+    [precedent] = Suggestion.objects.get().context["similarIssues"]
+    assert precedent["key"] == "SHOP-90"
+    assert {"title": "Limit CSV exports to 100,000 rows", "storyPoints": 8} in precedent["children"]
+    limit = next(t for t in stream.value("metadata")["subtasks"] if "100,000" in t["title"])
+    assert limit["storyPoints"] == 8
+    assert "SHOP-90" in stream.text
