@@ -1,5 +1,6 @@
 """Admin of AI suggestions: read them, and accept or reject them exactly as the API does."""
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,6 +17,9 @@ from django.utils.timesince import timesince
 
 from ai_assist import services, usage
 from ai_assist.models import Suggestion, TokenBudget
+from ai_assist.review import review_details
+from ai_assist.serializers import AcceptSerializer
+from issues.markdown import markdown_html
 from issues.models import Issue
 
 # The admin's read-only fields are small and grey: the text under review is shown as body text.
@@ -23,6 +27,9 @@ TEXT_STYLE = (
     "white-space: pre-wrap; max-width: 60em; margin: 0; padding: 0; font-family: inherit; "
     "font-size: 0.875rem; color: var(--body-fg); background: none;"
 )
+
+
+MARKDOWN_STYLE = "max-width: 60em; font-size: 0.875rem; color: var(--body-fg);"
 
 
 def _percent(suggestion: Suggestion) -> str | None:
@@ -86,7 +93,7 @@ class SuggestionAdmin(admin.ModelAdmin):
     list_select_related = ["issue", "user"]
     search_fields = ["issue_key", "issue__title", "text", "error", "user__username"]
     date_hierarchy = "created_at"
-    actions = ["accept", "reject"]
+    actions = ["accept", "reject", "revert"]
     fieldsets = [
         (
             None,
@@ -94,6 +101,7 @@ class SuggestionAdmin(admin.ModelAdmin):
                 "fields": [
                     ("issue_link", "kind", "user"),
                     ("status", "review_status", "reviewed_by", "reviewed_at"),
+                    ("edited", "reverted_by", "reverted_at"),
                 ]
             },
         ),
@@ -130,6 +138,9 @@ class SuggestionAdmin(admin.ModelAdmin):
     ]
     readonly_fields = [
         "issue_link",
+        "edited",
+        "reverted_by",
+        "reverted_at",
         "text_readable",
         "applies",
         "evidence",
@@ -177,7 +188,8 @@ class SuggestionAdmin(admin.ModelAdmin):
     def text_readable(self, suggestion: Suggestion) -> SafeString | None:
         if not suggestion.text:
             return None
-        return format_html('<pre style="{}">{}</pre>', TEXT_STYLE, suggestion.text)
+        text = markdown_html(suggestion.text)
+        return format_html('<div style="{}">{}</div>', MARKDOWN_STYLE, text)
 
     @admin.display(description="accepting it would")
     def applies(self, suggestion: Suggestion) -> SafeString | str | None:
@@ -186,9 +198,9 @@ class SuggestionAdmin(admin.ModelAdmin):
             return None
         if suggestion.kind == Suggestion.Kind.REFINE:
             return format_html(
-                'set the description to:<pre style="{}">{}</pre>',
-                TEXT_STYLE,
-                result["refinedDescription"],
+                'set the description to:<div style="{}">{}</div>',
+                MARKDOWN_STYLE,
+                markdown_html(result["refinedDescription"]),
             )
         if suggestion.kind == Suggestion.Kind.ESTIMATE:
             return f"set the story points to {result['storyPoints']}"
@@ -258,6 +270,12 @@ class SuggestionAdmin(admin.ModelAdmin):
     def reject(self, request: HttpRequest, queryset: QuerySet[Suggestion]) -> None:
         self._review(request, queryset, services.suggestion_reject, "rejected")
 
+    @admin.action(description="Undo the selected accepted suggestions", permissions=["review"])
+    def revert(self, request: HttpRequest, queryset: QuerySet[Suggestion]) -> None:
+        # Newest first: the later of two changes to one field is undone before the earlier.
+        suggestions = sorted(queryset, key=lambda s: (s.reviewed_at or s.created_at, s.pk))
+        self._review(request, reversed(suggestions), services.suggestion_revert, "undone")
+
     def _review(
         self,
         request: HttpRequest,
@@ -265,10 +283,12 @@ class SuggestionAdmin(admin.ModelAdmin):
         review: Callable[..., Any],
         done: str,
     ) -> None:
-        # Oldest first: of two estimates for one issue, the first applies and the second
-        # is refused, since the points it would overwrite changed since it was made.
+        # Oldest first (the list as given for undo): of two estimates for one issue, the first
+        # applies and the second is refused, since the points it would overwrite changed since.
+        if review is not services.suggestion_revert:
+            suggestions = sorted(suggestions, key=lambda s: (s.created_at, s.pk))
         reviewed = 0
-        for suggestion in sorted(suggestions, key=lambda s: (s.created_at, s.pk)):
+        for suggestion in suggestions:
             try:
                 review(suggestion=suggestion, user=request.user)
             except services.SuggestionConflict as error:
@@ -288,12 +308,28 @@ class SuggestionAdmin(admin.ModelAdmin):
         return [review, *super().get_urls()]
 
     def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """Accept or reject one suggestion from its page (the buttons above it)."""
+        """Review one suggestion from its page: accept (with the values edited there),
+        reject, or undo."""
         if request.method != "POST" or not self.has_review_permission(request):
             raise PermissionDenied
         suggestion = get_object_or_404(Suggestion, pk=pk)
-        if "accept" in request.POST:
-            self._review(request, [suggestion], services.suggestion_accept, "accepted")
+        if "revert" in request.POST:
+            self._review(request, [suggestion], services.suggestion_revert, "undone")
+        elif "accept" in request.POST:
+            body = AcceptSerializer(
+                data=_changes(suggestion, request.POST), context={"kind": suggestion.kind}
+            )
+            if body.is_valid():
+                accept = functools.partial(
+                    services.suggestion_accept, changes=body.validated_data or None
+                )
+                self._review(request, [suggestion], accept, "accepted")
+            else:
+                self.message_user(
+                    request,
+                    f"#{suggestion.pk}: nothing was applied. {_errors(body.errors)}",
+                    messages.ERROR,
+                )
         else:
             self._review(request, [suggestion], services.suggestion_reject, "rejected")
         return redirect("admin:ai_assist_suggestion_change", pk)
@@ -302,12 +338,13 @@ class SuggestionAdmin(admin.ModelAdmin):
         self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
     ) -> HttpResponse:
         suggestion = context.get("original")
-        context["can_review"] = (
+        if (
             suggestion is not None
             and suggestion.status == Suggestion.Status.COMPLETED
-            and suggestion.review_status == Suggestion.ReviewStatus.PENDING
             and self.has_review_permission(request)
-        )
+        ):
+            issue = suggestion.issue or Issue.objects.filter(key=suggestion.issue_key).first()
+            context["review"] = review_details(suggestion, issue)
         return super().render_change_form(request, context, *args, **kwargs)
 
 
@@ -337,3 +374,42 @@ class TokenBudgetAdmin(admin.ModelAdmin):
             return None
         month = usage.month_usage(user=budget.user)
         return f"{month.tokens:,} tokens, {usage.usd(month.cost_usd)}"
+
+
+def _changes(suggestion: Suggestion, form: Any) -> dict[str, Any]:
+    """Return the accept's body from the review form's fields (none sent: the proposal)."""
+    if "refinedDescription" in form:  # a browser sends a textarea's lines ended by CRLF
+        return {"refinedDescription": form["refinedDescription"].replace("\r\n", "\n")}
+    if "storyPoints" in form:
+        return {"storyPoints": form["storyPoints"].strip() or None}
+    if "title-0" not in form:
+        return {}
+    ticked = set(form.getlist("create"))
+    count = len((suggestion.result or {}).get("subtasks", []))
+    return {
+        "subtasks": [
+            {
+                "title": form.get(f"title-{n}", ""),
+                "description": form.get(f"description-{n}", "").replace("\r\n", "\n"),
+                "storyPoints": form.get(f"storyPoints-{n}", "").strip() or None,
+            }
+            for n in range(count)
+            if str(n) in ticked
+        ]
+    }
+
+
+def _errors(errors: Any, label: str = "") -> str:
+    """DRF's errors in one line: "subtask 2 title: This field may not be blank."."""
+    if isinstance(errors, dict):
+        return " ".join(_errors(inner, _label(label, name)) for name, inner in errors.items())
+    text = " ".join(str(e) for e in errors) if isinstance(errors, list) else str(errors)
+    return f"{label}: {text}" if label else text
+
+
+def _label(outer: str, name: Any) -> str:
+    if name == "non_field_errors":
+        return outer
+    if str(name).isdigit():  # an item of the subtasks' list
+        return f"subtask {int(name) + 1}"
+    return f"{outer} {name}".strip()

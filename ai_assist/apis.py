@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from ai_assist import schema, selectors, services, usage
 from ai_assist.models import Suggestion
 from ai_assist.providers import ProviderError
-from ai_assist.serializers import AIRequestSerializer
+from ai_assist.serializers import AcceptSerializer, AIRequestSerializer
 from issues.models import KEY_INPUT_PATTERN
 from issues.serializers import IssueSerializer
 
@@ -48,6 +48,14 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):
     createdAt = serializers.DateTimeField(source="created_at")
     finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
     reviewedAt = serializers.DateTimeField(source="reviewed_at", allow_null=True)
+    applied = serializers.JSONField(
+        allow_null=True,
+        help_text="What accepting applied, in the shape of the accept's body; null until then.",
+    )
+    edited = serializers.BooleanField(
+        allow_null=True, help_text="Whether what was applied differs from the proposal."
+    )
+    revertedAt = serializers.DateTimeField(source="reverted_at", allow_null=True)
 
     class Meta:
         model = Suggestion
@@ -72,6 +80,9 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):
             "createdAt",
             "finishedAt",
             "reviewedAt",
+            "applied",
+            "edited",
+            "revertedAt",
         ]
         read_only_fields = fields
 
@@ -132,8 +143,10 @@ class SuggestionAcceptApi(APIView):
     """Apply a completed, pending suggestion to its issue and mark it accepted.
 
     Refine sets the issue's description, estimate its story points, breakdown creates its
-    subtasks. 409 when the suggestion is not completed and pending, its issue is not stored,
-    or the field it would overwrite was changed since the suggestion was made.
+    subtasks: as proposed, or as the body has them (refine `refinedDescription`, estimate
+    `storyPoints`, breakdown `subtasks`, each checked as an issue's fields are; 400 otherwise,
+    and nothing is applied). 409 when the suggestion is not completed and pending, its issue
+    is not stored, or the field it would overwrite was changed since the suggestion was made.
     """
 
     @extend_schema_serializer(component_name="Acceptance")
@@ -151,19 +164,66 @@ class SuggestionAcceptApi(APIView):
             return IssueSerializer(self.context["created"], many=True).data
 
     @extend_schema(
-        request=None,
-        responses={200: OutputSerializer, 409: schema.DetailSerializer, 404: None},
+        request=AcceptSerializer,
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(description="A bad value: each bad field with its errors."),
+            409: schema.DetailSerializer,
+            404: None,
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
+        suggestion = _suggestion(request, pk)
+        body = AcceptSerializer(data=request.data, context={"kind": suggestion.kind})
+        body.is_valid(raise_exception=True)
         try:
             acceptance = services.suggestion_accept(
-                suggestion=_suggestion(request, pk), user=request.user
+                suggestion=suggestion, user=request.user, changes=body.validated_data or None
             )
         except services.SuggestionConflict as error:
             return Response({"detail": error.message}, status=status.HTTP_409_CONFLICT)
         output = self.OutputSerializer(
             acceptance.suggestion, context={"created": acceptance.created}
         )
+        return Response(output.data)
+
+
+class SuggestionRevertApi(APIView):
+    """Undo an accepted suggestion, all or nothing, and mark it reverted.
+
+    The description or story points it replaced come back; the issues it created are
+    deleted. 409 when it is not accepted, or when anything it touched changed since (the
+    detail names what).
+    """
+
+    @extend_schema_serializer(component_name="Reversal")
+    class OutputSerializer(SuggestionOutputSerializer):
+        restoredIssue = IssueSerializer(
+            source="issue", allow_null=True, help_text="The issue as it is now."
+        )
+        deletedIssues = serializers.SerializerMethodField(
+            help_text="The keys of the issues the undo deleted (a breakdown's subtasks)."
+        )
+
+        class Meta(SuggestionOutputSerializer.Meta):
+            fields = [*SuggestionOutputSerializer.Meta.fields, "restoredIssue", "deletedIssues"]
+
+        def get_deletedIssues(self, suggestion: Suggestion) -> list[str]:
+            return self.context["deleted"]
+
+    @extend_schema(
+        request=None,
+        responses={200: OutputSerializer, 409: schema.DetailSerializer, 404: None},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            reversal = services.suggestion_revert(
+                suggestion=_suggestion(request, pk), user=request.user
+            )
+        except services.SuggestionConflict as error:
+            return Response({"detail": error.message}, status=status.HTTP_409_CONFLICT)
+        reversal.suggestion.issue = reversal.issue
+        output = self.OutputSerializer(reversal.suggestion, context={"deleted": reversal.deleted})
         return Response(output.data)
 
 

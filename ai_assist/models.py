@@ -78,6 +78,17 @@ class Suggestion(models.Model):
     # it first: review outcomes measure the AI.
     applied = models.JSONField(null=True, blank=True)
     edited = models.BooleanField(null=True, blank=True)
+    # What undoing the acceptance needs (ai_assist/review.py): the value it replaced, or the
+    # issues it created as they were then. Kept apart from `applied`, whose shape others read.
+    undo = models.JSONField(null=True, blank=True)
+    reverted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reverted_suggestions",
+    )
+    reverted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # The server process that runs it (Worker.id), and when its issue was last saved as the

@@ -36,6 +36,10 @@ class SubtaskSerializer(serializers.Serializer):
     title = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
     storyPoints = serializers.ChoiceField(choices=POINT_CHOICES, allow_null=True)
+    duplicateOf = serializers.CharField(
+        allow_null=True,
+        help_text="The key of an existing issue of the project that it most likely repeats.",
+    )
 
 
 class RefineMetadataSerializer(serializers.Serializer):

@@ -18,7 +18,8 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from ai_assist import calibration, rows, selectors, usage
+from ai_assist import calibration, review, rows, selectors, usage
+from ai_assist.duplicates import duplicates_mark
 from ai_assist.estimating import estimate_evidence
 from ai_assist.models import Suggestion
 from ai_assist.parsing import MAX_ANSWER, AnswerError, ProseSplitter, answer_parse
@@ -26,7 +27,6 @@ from ai_assist.prompts import prompt_build
 from ai_assist.providers import Completion, ProviderError, get_provider
 from ai_assist.workers import worker_id
 from issues.models import Issue
-from issues.services import issue_create, issue_update
 
 logger = logging.getLogger("ai_assist")
 
@@ -232,6 +232,9 @@ async def suggestion_events(
         answer = answer_parse(
             kind=suggestion.kind, prose=prose, block=block, context=suggestion.context
         )
+        if suggestion.kind == Suggestion.Kind.BREAKDOWN:  # its subtasks' duplicateOf
+            subtasks = answer.result["subtasks"]
+            await sync_to_async(duplicates_mark)(subtasks=subtasks, key=suggestion.issue_key)
         metadata = {"suggestionId": suggestion.pk, **answer.metadata}
         confidence = calibration.calibrated(
             kind=suggestion.kind, model=str(completion.model), raw=answer.confidence
@@ -480,49 +483,77 @@ class Acceptance:
 
 
 @transaction.atomic
-def suggestion_accept(*, suggestion: Suggestion, user: Any) -> Acceptance:
+def suggestion_accept(
+    *, suggestion: Suggestion, user: Any, changes: dict[str, Any] | None = None
+) -> Acceptance:
     """Apply a completed, pending suggestion to its issue and mark it accepted, all or nothing.
 
     Refine sets the description, estimate the story points, breakdown creates the subtasks
-    under the issue. Raise SuggestionConflict when the suggestion is not completed and pending,
-    when its issue is not stored, or when the field it would overwrite changed since.
+    under the issue: as proposed, or as `changes` (the accept's body, validated by
+    serializers.AcceptSerializer) has them. The suggestion keeps what was applied, whether it
+    was edited, and what undoing it needs. Raise SuggestionConflict when the suggestion is not
+    completed and pending, when its issue is not stored, or when the field it would overwrite
+    changed since.
     """
     suggestion = _locked_for_review(suggestion)
     issue = _issue_to_apply(suggestion)
+    proposed = review.proposal(suggestion)
+    applied = changes or proposed
+    if suggestion.kind in review.FIELDS:
+        _check_unchanged(suggestion, issue, field=review.FIELDS[suggestion.kind][0])
     try:
-        created = _apply(suggestion, issue)
+        created, undo = review.apply(kind=suggestion.kind, issue=issue, applied=applied)
     except ValidationError as error:  # parsing bounds what it applies; this is the last guard
         raise SuggestionConflict(
             f"This suggestion cannot be applied to {issue.key}: {' '.join(error.messages)}"
         ) from error
     suggestion.issue = issue  # an issue stored under the key since the suggestion was made
+    suggestion.applied = applied
+    suggestion.edited = applied != proposed
+    suggestion.undo = undo
     _mark_reviewed(suggestion, user, Suggestion.ReviewStatus.ACCEPTED)
     return Acceptance(suggestion=suggestion, issue=issue, created=created)
 
 
-def _apply(suggestion: Suggestion, issue: Issue) -> list[Issue]:
-    """Apply a suggestion's result to its issue; return the issues it created."""
-    result = suggestion.result or {}
-    if suggestion.kind == Suggestion.Kind.REFINE:
-        _check_unchanged(suggestion, issue, field="description", name="description")
-        issue_update(issue=issue, description=result["refinedDescription"])
-        return []
-    if suggestion.kind == Suggestion.Kind.ESTIMATE:
-        _check_unchanged(suggestion, issue, field="story_points", name="storyPoints")
-        issue_update(issue=issue, story_points=result["storyPoints"])
-        return []
-    return [
-        issue_create(
-            project=issue.project,
-            type=Issue.Type.SUBTASK,
-            title=subtask["title"],
-            description=subtask["description"],
-            priority=issue.priority,
-            story_points=subtask["storyPoints"],
-            parent=issue,
+@dataclass(frozen=True)
+class Reversal:
+    """A reverted suggestion, its issue as it is now (None if deleted) and the keys deleted."""
+
+    suggestion: Suggestion
+    issue: Issue | None
+    deleted: list[str]
+
+
+@transaction.atomic
+def suggestion_revert(*, suggestion: Suggestion, user: Any) -> Reversal:
+    """Undo an accepted suggestion, all or nothing, and mark it reverted.
+
+    The description or points it replaced come back; the issues it created are deleted.
+    Raise SuggestionConflict when it is not accepted, or when anything it touched changed
+    since (the message names what).
+    """
+    suggestion = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
+    if suggestion.review_status != Suggestion.ReviewStatus.ACCEPTED:
+        state = suggestion.review_status
+        raise SuggestionConflict(
+            "Only an accepted suggestion can be undone; this one is "
+            f"{'not reviewed' if state == Suggestion.ReviewStatus.PENDING else state}."
         )
-        for subtask in result["subtasks"]
-    ]
+    if suggestion.undo is None:
+        raise SuggestionConflict(
+            "This suggestion was accepted before undo was possible, so it cannot be undone."
+        )
+    if changes := review.changes_since(suggestion.undo):
+        raise SuggestionConflict(
+            f"This suggestion cannot be undone: {'; '.join(changes)} since it was accepted. "
+            "Undoing it would lose that change."
+        )
+    issue, deleted = review.undo(suggestion.undo)
+    suggestion.review_status = Suggestion.ReviewStatus.REVERTED
+    suggestion.reverted_by = user
+    suggestion.reverted_at = timezone.now()
+    suggestion.save(update_fields=["review_status", "reverted_by", "reverted_at"])
+    return Reversal(suggestion=suggestion, issue=issue, deleted=deleted)
 
 
 @transaction.atomic
@@ -561,10 +592,13 @@ def _issue_to_apply(suggestion: Suggestion) -> Issue:
     return issue
 
 
-def _check_unchanged(suggestion: Suggestion, issue: Issue, *, field: str, name: str) -> None:
+_CONTEXT_NAMES = {"description": "description", "story_points": "storyPoints"}
+
+
+def _check_unchanged(suggestion: Suggestion, issue: Issue, *, field: str) -> None:
     # The context holds the field as the prompt saw it; that may be the request's draft rather
     # than the stored value, so only an edit saved since the context was read is a change.
-    seen = suggestion.context.get(name)
+    seen = suggestion.context.get(_CONTEXT_NAMES[field])
     if suggestion.issue_updated_at is not None:
         saved_since = issue.updated_at != suggestion.issue_updated_at
     else:  # an issue stored under the key after the suggestion was made
@@ -580,4 +614,5 @@ def _mark_reviewed(suggestion: Suggestion, user: Any, review_status: str) -> Non
     suggestion.review_status = review_status
     suggestion.reviewed_by = user
     suggestion.reviewed_at = timezone.now()
-    suggestion.save(update_fields=["issue", "review_status", "reviewed_by", "reviewed_at"])
+    fields = ["issue", "review_status", "reviewed_by", "reviewed_at", "applied", "edited", "undo"]
+    suggestion.save(update_fields=fields)

@@ -20,4 +20,7 @@ urlpatterns = [
     path(
         "suggestions/<int:pk>/reject", apis.SuggestionRejectApi.as_view(), name="suggestion-reject"
     ),
+    path(
+        "suggestions/<int:pk>/revert", apis.SuggestionRevertApi.as_view(), name="suggestion-revert"
+    ),
 ]
