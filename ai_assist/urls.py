@@ -19,4 +19,8 @@ urlpatterns = [
     path(
         "suggestions/<int:pk>/reject", apis.SuggestionRejectApi.as_view(), name="suggestion-reject"
     ),
+    path("suggestions/<int:pk>/events", views.suggestion_events, name="suggestion-events"),
+    path(
+        "suggestions/<int:pk>/cancel", apis.SuggestionCancelApi.as_view(), name="suggestion-cancel"
+    ),
 ]
