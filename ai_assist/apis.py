@@ -282,11 +282,16 @@ def _operation_schema(kind: str) -> Any:
                     schema.DetailSerializer,
                     description="Too many calls, or too many running at once; see Retry-After.",
                 ),
+                409: OpenApiResponse(
+                    schema.ErrorSerializer, description="The call was stopped before it ended."
+                ),
+                422: schema.KEY_REUSED,
                 502: OpenApiResponse(schema.ErrorSerializer, description="The AI service failed."),
                 504: OpenApiResponse(
                     schema.ErrorSerializer, description="The AI service did not answer in time."
                 ),
             },
+            parameters=[schema.IDEMPOTENCY_KEY],
         )
     )
 
