@@ -255,7 +255,13 @@ class Generation(Feed):
 
     async def _cancel_unless_followed(self) -> None:
         # A reader in another process may have marked it since this process last looked.
-        followed = await sync_to_async(_followed)(self.suggestion.pk)
+        try:
+            followed = await sync_to_async(_followed)(self.suggestion.pk)
+        except Exception:  # the database is out of reach: nobody follows from elsewhere
+            logger.exception(
+                "AI suggestion %s: could not tell whether it is followed", self.suggestion.pk
+            )
+            followed = False
         if self.readers or self.done or self._timer is not None:
             return
         if followed:

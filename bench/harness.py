@@ -171,6 +171,9 @@ def service_env(*, database_url: str, upstream_port: int, provider: str) -> dict
         "AI_TIMEOUT": "60",
         "AI_RATE_LIMIT": "1000000/min",
         "AI_MAX_CONCURRENT_STREAMS": "0",
+        # The first-text probes leave at their first text: their calls end then, rather than
+        # run on for a grace and load the probes that follow.
+        "AI_DETACH_GRACE": "0",
     }
 
 

@@ -223,8 +223,6 @@ def main() -> None:
         )
         env["AI_MAX_RETRIES"] = "0"  # an upstream error ends the call: no retry hides it
         env["AI_DEADLINE"] = str(DEADLINE)
-        # A client that leaves ends its call at once (no grace to come back): stored cancelled.
-        env["AI_DETACH_GRACE"] = "0"
         with harness.service(workers=args.workers, env=env) as server:
             deadline = time.monotonic() + args.time_limit
             # Warm up with the same mix, so that "before" is the memory of a server in use.
