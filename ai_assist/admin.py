@@ -1,5 +1,6 @@
 """Admin of AI suggestions: read them, and accept or reject them exactly as the API does."""
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -14,14 +15,21 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
-from ai_assist import services
-from ai_assist.models import Suggestion
+from ai_assist import services, usage
+from ai_assist.models import Suggestion, TokenBudget
+from ai_assist.review import review_details
+from ai_assist.serializers import AcceptSerializer
+from issues.markdown import markdown_html
+from issues.models import Issue
 
 # The admin's read-only fields are small and grey: the text under review is shown as body text.
 TEXT_STYLE = (
     "white-space: pre-wrap; max-width: 60em; margin: 0; padding: 0; font-family: inherit; "
     "font-size: 0.875rem; color: var(--body-fg); background: none;"
 )
+
+
+MARKDOWN_STYLE = "max-width: 60em; font-size: 0.875rem; color: var(--body-fg);"
 
 
 def _percent(suggestion: Suggestion) -> str | None:
@@ -75,6 +83,7 @@ class SuggestionAdmin(admin.ModelAdmin):
         "status",
         "confidence_percent",
         "model",
+        "cost",
         "review_status",
         "user",
         "age",
@@ -84,7 +93,7 @@ class SuggestionAdmin(admin.ModelAdmin):
     list_select_related = ["issue", "user"]
     search_fields = ["issue_key", "issue__title", "text", "error", "user__username"]
     date_hierarchy = "created_at"
-    actions = ["accept", "reject"]
+    actions = ["accept", "reject", "revert"]
     fieldsets = [
         (
             None,
@@ -92,16 +101,28 @@ class SuggestionAdmin(admin.ModelAdmin):
                 "fields": [
                     ("issue_link", "kind", "user"),
                     ("status", "review_status", "reviewed_by", "reviewed_at"),
+                    ("edited", "reverted_by", "reverted_at"),
                 ]
             },
         ),
-        ("Answer", {"fields": ["text_readable", "applies", "confidence_percent", "error"]}),
+        (
+            "Answer",
+            {
+                "fields": [
+                    "text_readable",
+                    "applies",
+                    "evidence",
+                    ("confidence_percent", "raw_confidence_percent"),
+                    "error",
+                ]
+            },
+        ),
         (
             "Model and usage",
             {
                 "fields": [
                     ("provider", "model"),
-                    ("prompt_tokens", "completion_tokens", "total_tokens"),
+                    ("prompt_tokens", "completion_tokens", "total_tokens", "cost"),
                     ("time_to_first_token_ms", "duration_ms"),
                     ("created_at", "finished_at"),
                 ]
@@ -117,9 +138,15 @@ class SuggestionAdmin(admin.ModelAdmin):
     ]
     readonly_fields = [
         "issue_link",
+        "edited",
+        "reverted_by",
+        "reverted_at",
         "text_readable",
         "applies",
+        "evidence",
         "confidence_percent",
+        "raw_confidence_percent",
+        "cost",
         "context_readable",
         "request_readable",
         "metadata_readable",
@@ -144,6 +171,15 @@ class SuggestionAdmin(admin.ModelAdmin):
     def confidence_percent(self, suggestion: Suggestion) -> str | None:
         return _percent(suggestion)
 
+    @admin.display(description="confidence before calibration", ordering="raw_confidence")
+    def raw_confidence_percent(self, suggestion: Suggestion) -> str | None:
+        raw = suggestion.raw_confidence
+        return None if raw is None else f"{raw:.0%}"
+
+    @admin.display(description="cost", ordering="cost_usd")
+    def cost(self, suggestion: Suggestion) -> str:
+        return usage.usd(suggestion.cost_usd)
+
     @admin.display(description="age", ordering="-created_at")
     def age(self, suggestion: Suggestion) -> str:
         return f"{timesince(suggestion.created_at).split(',')[0]} ago"
@@ -152,7 +188,8 @@ class SuggestionAdmin(admin.ModelAdmin):
     def text_readable(self, suggestion: Suggestion) -> SafeString | None:
         if not suggestion.text:
             return None
-        return format_html('<pre style="{}">{}</pre>', TEXT_STYLE, suggestion.text)
+        text = markdown_html(suggestion.text)
+        return format_html('<div style="{}">{}</div>', MARKDOWN_STYLE, text)
 
     @admin.display(description="accepting it would")
     def applies(self, suggestion: Suggestion) -> SafeString | str | None:
@@ -161,12 +198,14 @@ class SuggestionAdmin(admin.ModelAdmin):
             return None
         if suggestion.kind == Suggestion.Kind.REFINE:
             return format_html(
-                'set the description to:<pre style="{}">{}</pre>',
-                TEXT_STYLE,
-                result["refinedDescription"],
+                'set the description to:<div style="{}">{}</div>',
+                MARKDOWN_STYLE,
+                markdown_html(result["refinedDescription"]),
             )
         if suggestion.kind == Suggestion.Kind.ESTIMATE:
             return f"set the story points to {result['storyPoints']}"
+        if not result["subtasks"]:
+            return "create nothing: the issue's children already cover the work"
         rows = format_html_join(
             "",
             "<li>{} ({}){}</li>",
@@ -182,6 +221,34 @@ class SuggestionAdmin(admin.ModelAdmin):
             ),
         )
         return format_html("create these subtasks:<ol>{}</ol>", rows)
+
+    @admin.display(description="the estimate rests on")
+    def evidence(self, suggestion: Suggestion) -> SafeString | None:
+        similar = (suggestion.metadata or {}).get("similarIssues")
+        if not similar:
+            return None
+        keys = [item["key"] for item in similar]
+        ids = dict(Issue.objects.filter(key__in=keys).values_list("key", "id"))
+        rows = format_html_join(
+            "",
+            "<li>{} {} ({}, {} similar)</li>",
+            (
+                (
+                    format_html(
+                        '<a href="{}">{}</a>',
+                        reverse("admin:issues_issue_change", args=[ids[item["key"]]]),
+                        item["key"],
+                    )
+                    if item["key"] in ids
+                    else item["key"],  # deleted since
+                    item["title"],
+                    _points(item["storyPoints"]),
+                    f"{item['similarity']:.0%}",
+                )
+                for item in similar
+            ),
+        )
+        return format_html("<ol>{}</ol>", rows)
 
     @admin.display(description="context")
     def context_readable(self, suggestion: Suggestion) -> SafeString:
@@ -203,6 +270,12 @@ class SuggestionAdmin(admin.ModelAdmin):
     def reject(self, request: HttpRequest, queryset: QuerySet[Suggestion]) -> None:
         self._review(request, queryset, services.suggestion_reject, "rejected")
 
+    @admin.action(description="Undo the selected accepted suggestions", permissions=["review"])
+    def revert(self, request: HttpRequest, queryset: QuerySet[Suggestion]) -> None:
+        # Newest first: the later of two changes to one field is undone before the earlier.
+        suggestions = sorted(queryset, key=lambda s: (s.reviewed_at or s.created_at, s.pk))
+        self._review(request, reversed(suggestions), services.suggestion_revert, "undone")
+
     def _review(
         self,
         request: HttpRequest,
@@ -210,10 +283,12 @@ class SuggestionAdmin(admin.ModelAdmin):
         review: Callable[..., Any],
         done: str,
     ) -> None:
-        # Oldest first: of two estimates for one issue, the first applies and the second
-        # is refused, since the points it would overwrite changed since it was made.
+        # Oldest first (the list as given for undo): of two estimates for one issue, the first
+        # applies and the second is refused, since the points it would overwrite changed since.
+        if review is not services.suggestion_revert:
+            suggestions = sorted(suggestions, key=lambda s: (s.created_at, s.pk))
         reviewed = 0
-        for suggestion in sorted(suggestions, key=lambda s: (s.created_at, s.pk)):
+        for suggestion in suggestions:
             try:
                 review(suggestion=suggestion, user=request.user)
             except services.SuggestionConflict as error:
@@ -233,12 +308,28 @@ class SuggestionAdmin(admin.ModelAdmin):
         return [review, *super().get_urls()]
 
     def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """Accept or reject one suggestion from its page (the buttons above it)."""
+        """Review one suggestion from its page: accept (with the values edited there),
+        reject, or undo."""
         if request.method != "POST" or not self.has_review_permission(request):
             raise PermissionDenied
         suggestion = get_object_or_404(Suggestion, pk=pk)
-        if "accept" in request.POST:
-            self._review(request, [suggestion], services.suggestion_accept, "accepted")
+        if "revert" in request.POST:
+            self._review(request, [suggestion], services.suggestion_revert, "undone")
+        elif "accept" in request.POST:
+            body = AcceptSerializer(
+                data=_changes(suggestion, request.POST), context={"kind": suggestion.kind}
+            )
+            if body.is_valid():
+                accept = functools.partial(
+                    services.suggestion_accept, changes=body.validated_data or None
+                )
+                self._review(request, [suggestion], accept, "accepted")
+            else:
+                self.message_user(
+                    request,
+                    f"#{suggestion.pk}: nothing was applied. {_errors(body.errors)}",
+                    messages.ERROR,
+                )
         else:
             self._review(request, [suggestion], services.suggestion_reject, "rejected")
         return redirect("admin:ai_assist_suggestion_change", pk)
@@ -247,10 +338,78 @@ class SuggestionAdmin(admin.ModelAdmin):
         self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
     ) -> HttpResponse:
         suggestion = context.get("original")
-        context["can_review"] = (
+        if (
             suggestion is not None
             and suggestion.status == Suggestion.Status.COMPLETED
-            and suggestion.review_status == Suggestion.ReviewStatus.PENDING
             and self.has_review_permission(request)
-        )
+        ):
+            issue = suggestion.issue or Issue.objects.filter(key=suggestion.issue_key).first()
+            context["review"] = review_details(suggestion, issue)
         return super().render_change_form(request, context, *args, **kwargs)
+
+
+@admin.register(TokenBudget)
+class TokenBudgetAdmin(admin.ModelAdmin):
+    """Each user's own monthly token budget, in place of AI_MONTHLY_TOKEN_BUDGET."""
+
+    list_display = ["user", "budget", "used_this_month"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "user__email"]
+    autocomplete_fields = ["user"]
+    fields = ["user", "monthly_tokens", "default", "used_this_month"]
+    readonly_fields = ["default", "used_this_month"]
+
+    @admin.display(description="monthly tokens", ordering="monthly_tokens")
+    def budget(self, budget: TokenBudget) -> str:
+        return "no limit" if budget.monthly_tokens is None else f"{budget.monthly_tokens:,}"
+
+    @admin.display(description="the default (AI_MONTHLY_TOKEN_BUDGET)")
+    def default(self, budget: TokenBudget) -> str:
+        default = usage.budget_of(None)
+        return "no limit" if default is None else f"{default:,} tokens a month"
+
+    @admin.display(description="used this month")
+    def used_this_month(self, budget: TokenBudget) -> str | None:
+        if budget.user_id is None:  # a budget being added
+            return None
+        month = usage.month_usage(user=budget.user)
+        return f"{month.tokens:,} tokens, {usage.usd(month.cost_usd)}"
+
+
+def _changes(suggestion: Suggestion, form: Any) -> dict[str, Any]:
+    """Return the accept's body from the review form's fields (none sent: the proposal)."""
+    if "refinedDescription" in form:  # a browser sends a textarea's lines ended by CRLF
+        return {"refinedDescription": form["refinedDescription"].replace("\r\n", "\n")}
+    if "storyPoints" in form:
+        return {"storyPoints": form["storyPoints"].strip() or None}
+    if "title-0" not in form:
+        return {}
+    ticked = set(form.getlist("create"))
+    count = len((suggestion.result or {}).get("subtasks", []))
+    return {
+        "subtasks": [
+            {
+                "title": form.get(f"title-{n}", ""),
+                "description": form.get(f"description-{n}", "").replace("\r\n", "\n"),
+                "storyPoints": form.get(f"storyPoints-{n}", "").strip() or None,
+            }
+            for n in range(count)
+            if str(n) in ticked
+        ]
+    }
+
+
+def _errors(errors: Any, label: str = "") -> str:
+    """DRF's errors in one line: "subtask 2 title: This field may not be blank."."""
+    if isinstance(errors, dict):
+        return " ".join(_errors(inner, _label(label, name)) for name, inner in errors.items())
+    text = " ".join(str(e) for e in errors) if isinstance(errors, list) else str(errors)
+    return f"{label}: {text}" if label else text
+
+
+def _label(outer: str, name: Any) -> str:
+    if name == "non_field_errors":
+        return outer
+    if str(name).isdigit():  # an item of the subtasks' list
+        return f"subtask {int(name) + 1}"
+    return f"{outer} {name}".strip()

@@ -19,10 +19,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ai_assist import live, schema, selectors, services
+from ai_assist import live, schema, selectors, services, usage
 from ai_assist.models import Suggestion
 from ai_assist.providers import ProviderError
-from ai_assist.serializers import AIRequestSerializer
+from ai_assist.serializers import AcceptSerializer, AIRequestSerializer
 from issues.models import KEY_INPUT_PATTERN
 from issues.serializers import IssueSerializer
 
@@ -36,11 +36,29 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):
     promptTokens = serializers.IntegerField(source="prompt_tokens", allow_null=True)
     completionTokens = serializers.IntegerField(source="completion_tokens", allow_null=True)
     totalTokens = serializers.IntegerField(source="total_tokens", allow_null=True)
+    costUsd = serializers.FloatField(
+        source="cost_usd",
+        allow_null=True,
+        help_text="What the call cost in USD, from its tokens and AI_PRICES; null when unknown.",
+    )
+    rawConfidence = serializers.FloatField(
+        source="raw_confidence",
+        allow_null=True,
+        help_text="The confidence before calibration on review outcomes.",
+    )
     timeToFirstTokenMs = serializers.FloatField(source="time_to_first_token_ms", allow_null=True)
     durationMs = serializers.FloatField(source="duration_ms", allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at")
     finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
     reviewedAt = serializers.DateTimeField(source="reviewed_at", allow_null=True)
+    applied = serializers.JSONField(
+        allow_null=True,
+        help_text="What accepting applied, in the shape of the accept's body; null until then.",
+    )
+    edited = serializers.BooleanField(
+        allow_null=True, help_text="Whether what was applied differs from the proposal."
+    )
+    revertedAt = serializers.DateTimeField(source="reverted_at", allow_null=True)
 
     class Meta:
         model = Suggestion
@@ -51,6 +69,7 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):
             "status",
             "text",
             "confidence",
+            "rawConfidence",
             "metadata",
             "model",
             "reviewStatus",
@@ -58,11 +77,15 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):
             "promptTokens",
             "completionTokens",
             "totalTokens",
+            "costUsd",
             "timeToFirstTokenMs",
             "durationMs",
             "createdAt",
             "finishedAt",
             "reviewedAt",
+            "applied",
+            "edited",
+            "revertedAt",
         ]
         read_only_fields = fields
 
@@ -123,8 +146,10 @@ class SuggestionAcceptApi(APIView):
     """Apply a completed, pending suggestion to its issue and mark it accepted.
 
     Refine sets the issue's description, estimate its story points, breakdown creates its
-    subtasks. 409 when the suggestion is not completed and pending, its issue is not stored,
-    or the field it would overwrite was changed since the suggestion was made.
+    subtasks: as proposed, or as the body has them (refine `refinedDescription`, estimate
+    `storyPoints`, breakdown `subtasks`, each checked as an issue's fields are; 400 otherwise,
+    and nothing is applied). 409 when the suggestion is not completed and pending, its issue
+    is not stored, or the field it would overwrite was changed since the suggestion was made.
     """
 
     @extend_schema_serializer(component_name="Acceptance")
@@ -142,19 +167,66 @@ class SuggestionAcceptApi(APIView):
             return IssueSerializer(self.context["created"], many=True).data
 
     @extend_schema(
-        request=None,
-        responses={200: OutputSerializer, 409: schema.DetailSerializer, 404: None},
+        request=AcceptSerializer,
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(description="A bad value: each bad field with its errors."),
+            409: schema.DetailSerializer,
+            404: None,
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
+        suggestion = _suggestion(request, pk)
+        body = AcceptSerializer(data=request.data, context={"kind": suggestion.kind})
+        body.is_valid(raise_exception=True)
         try:
             acceptance = services.suggestion_accept(
-                suggestion=_suggestion(request, pk), user=request.user
+                suggestion=suggestion, user=request.user, changes=body.validated_data or None
             )
         except services.SuggestionConflict as error:
             return Response({"detail": error.message}, status=status.HTTP_409_CONFLICT)
         output = self.OutputSerializer(
             acceptance.suggestion, context={"created": acceptance.created}
         )
+        return Response(output.data)
+
+
+class SuggestionRevertApi(APIView):
+    """Undo an accepted suggestion, all or nothing, and mark it reverted.
+
+    The description or story points it replaced come back; the issues it created are
+    deleted. 409 when it is not accepted, or when anything it touched changed since (the
+    detail names what).
+    """
+
+    @extend_schema_serializer(component_name="Reversal")
+    class OutputSerializer(SuggestionOutputSerializer):
+        restoredIssue = IssueSerializer(
+            source="issue", allow_null=True, help_text="The issue as it is now."
+        )
+        deletedIssues = serializers.SerializerMethodField(
+            help_text="The keys of the issues the undo deleted (a breakdown's subtasks)."
+        )
+
+        class Meta(SuggestionOutputSerializer.Meta):
+            fields = [*SuggestionOutputSerializer.Meta.fields, "restoredIssue", "deletedIssues"]
+
+        def get_deletedIssues(self, suggestion: Suggestion) -> list[str]:
+            return self.context["deleted"]
+
+    @extend_schema(
+        request=None,
+        responses={200: OutputSerializer, 409: schema.DetailSerializer, 404: None},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            reversal = services.suggestion_revert(
+                suggestion=_suggestion(request, pk), user=request.user
+            )
+        except services.SuggestionConflict as error:
+            return Response({"detail": error.message}, status=status.HTTP_409_CONFLICT)
+        reversal.suggestion.issue = reversal.issue
+        output = self.OutputSerializer(reversal.suggestion, context={"deleted": reversal.deleted})
         return Response(output.data)
 
 
@@ -210,6 +282,36 @@ class IdempotencyKeyReused(exceptions.APIException):
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
+class UsageApi(APIView):
+    """Your AI usage in the calendar month so far (UTC): tokens, cost, budget, calls per kind."""
+
+    @extend_schema_serializer(component_name="Usage")
+    class OutputSerializer(serializers.Serializer):
+        periodStart = serializers.DateTimeField(source="period_start")
+        periodEnd = serializers.DateTimeField(
+            source="period_end", help_text="The next month's first instant (UTC)."
+        )
+        tokens = serializers.IntegerField(help_text="Tokens of your calls this month.")
+        costUsd = serializers.FloatField(
+            source="cost_usd", help_text="What your calls this month cost in USD (AI_PRICES)."
+        )
+        unpricedCalls = serializers.IntegerField(
+            source="unpriced_calls",
+            help_text="Calls whose model has no known price: their cost is not in costUsd.",
+        )
+        budget = serializers.IntegerField(
+            allow_null=True, help_text="Your monthly token budget; null: none."
+        )
+        remaining = serializers.IntegerField(allow_null=True)
+        calls = serializers.DictField(
+            child=serializers.IntegerField(), help_text="Calls this month per kind."
+        )
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(usage.month_usage(user=request.user)).data)
+
+
 def start_suggestion(
     *, user: Any, kind: str, data: Any, key: str | None = None
 ) -> services.Started:
@@ -233,7 +335,10 @@ def start_suggestion(
     except DjangoValidationError as error:
         raise serializers.ValidationError(error.message_dict) from error
     except services.TooManyCalls as error:
-        raise exceptions.Throttled(wait=error.retry_after, detail=error.message) from error
+        wait = None if error.says_when else error.retry_after  # DRF adds "in N seconds"
+        throttled = exceptions.Throttled(wait=wait, detail=error.message)
+        throttled.wait = error.retry_after  # Retry-After all the same
+        raise throttled from error
     except services.IdempotencyConflict as error:
         raise IdempotencyKeyReused(error.message) from error
 
@@ -280,7 +385,10 @@ def _operation_schema(kind: str) -> Any:
                 400: OpenApiResponse(description="Bad input: each bad field with its errors."),
                 429: OpenApiResponse(
                     schema.DetailSerializer,
-                    description="Too many calls, or too many running at once; see Retry-After.",
+                    description=(
+                        "Too many calls, too many running at once, or the monthly token budget "
+                        "spent; see Retry-After."
+                    ),
                 ),
                 409: OpenApiResponse(
                     schema.ErrorSerializer, description="The call was stopped before it ended."

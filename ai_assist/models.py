@@ -48,13 +48,18 @@ class Suggestion(models.Model):
     )
     text = models.TextField(blank=True, help_text="The answer meant for a person (markdown).")
     result = models.JSONField(null=True, blank=True, help_text="The parsed machine answer.")
+    # Sent to the client: calibrated on review outcomes once there are enough of them
+    # (ai_assist/calibration.py); the raw figure that parsing computed is kept beside it.
     confidence = models.FloatField(null=True, blank=True)
+    raw_confidence = models.FloatField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
 
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # From the tokens and the model's price (ai_assist/usage.py); null when the price is unknown.
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=10, null=True, blank=True)
     time_to_first_token_ms = models.FloatField(null=True, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
 
@@ -73,6 +78,17 @@ class Suggestion(models.Model):
     # it first: review outcomes measure the AI.
     applied = models.JSONField(null=True, blank=True)
     edited = models.BooleanField(null=True, blank=True)
+    # What undoing the acceptance needs (ai_assist/review.py): the value it replaced, or the
+    # issues it created as they were then. Kept apart from `applied`, whose shape others read.
+    undo = models.JSONField(null=True, blank=True)
+    reverted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reverted_suggestions",
+    )
+    reverted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # The server process that runs it (Worker.id), and when its issue was last saved as the
@@ -90,8 +106,9 @@ class Suggestion(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            # The limits count a user's recent calls (services.user_check_limits).
-            models.Index(fields=["user", "created_at"]),
+            # The limits count a user's recent calls and sum their tokens this month
+            # (services.user_check_limits): with the tokens in the index, the sum reads no rows.
+            models.Index(fields=["user", "created_at", "total_tokens"]),
             # Each process asks often which of its calls are followed from elsewhere.
             models.Index(
                 fields=["worker", "followed_until"],
@@ -123,3 +140,29 @@ class Worker(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class TokenBudget(models.Model):
+    """A user's own monthly token budget, in place of AI_MONTHLY_TOKEN_BUDGET.
+
+    No row: the default applies. A row with no tokens: no limit for this user.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_budget"
+    )
+    monthly_tokens = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Tokens per calendar month (UTC) for this user's AI calls. Empty: no limit for this "
+            "user. Delete this budget to go back to the default (AI_MONTHLY_TOKEN_BUDGET)."
+        ),
+    )
+
+    class Meta:
+        verbose_name = "monthly token budget"
+
+    def __str__(self) -> str:
+        tokens = "no limit" if self.monthly_tokens is None else f"{self.monthly_tokens:,} tokens"
+        return f"{self.user}: {tokens} a month"

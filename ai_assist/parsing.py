@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ai_assist.estimating import evidence_shown, snap
 from ai_assist.prompts import SCALE
 from issues.models import MAX_DESCRIPTION, Issue
 
@@ -16,6 +17,8 @@ MAX_SUBTASK_DESCRIPTION = 2_000
 MAX_IMPROVEMENTS = 20
 MAX_IMPROVEMENT = 200
 TITLE_MAX = Issue._meta.get_field("title").max_length
+OFFLINE = "offline"  # the "engine" the offline provider names in its JSON block
+OFFLINE_MOST = 0.6  # the highest confidence an offline answer can get
 _TAIL_TICKS = re.compile(r"`{1,2}$")
 
 
@@ -110,6 +113,9 @@ class Answer:
 def answer_parse(*, kind: str, prose: str, block: str, context: dict[str, Any]) -> Answer:
     """Parse and check an answer; fall back to the prose when the JSON block is missing."""
     data = _load(block)
+    offline = data.get("engine") == OFFLINE
+    if offline and isinstance(note := data.get("note"), str) and note:
+        prose = prose.replace(note, "")  # the engine's line about itself is not the result
     parse = {"refine": _refine, "estimate": _estimate, "breakdown": _breakdown}[kind]
     result, checks = parse(prose.strip(), data, context)
     stated = data.get("confidence")
@@ -119,19 +125,25 @@ def answer_parse(*, kind: str, prose: str, block: str, context: dict[str, Any]) 
         said = 0.5  # the model said nothing usable: neither trust nor distrust it
     checks.append(bool(data))  # a well-formed block is itself a sign of a careful answer
     passed = sum(checks) / len(checks)
-    # What the model says of itself counts for less than what can be checked of its answer.
-    confidence = round(0.4 * said + 0.6 * passed, 2)
-    return Answer(result=result, confidence=confidence, metadata=_metadata(kind, result))
+    if offline:
+        # The offline engine states how much of the text it could place, or how well the past
+        # issues agree (at most 0.6; ai_assist/reading.py, ai_assist/estimating.py); the checks
+        # can only lower that, so a reviewer can tell its answers from a good model's (0.9).
+        confidence = round(min(said, OFFLINE_MOST) * passed, 2)
+    else:
+        # What the model says of itself counts for less than what can be checked of its answer.
+        confidence = round(0.4 * said + 0.6 * passed, 2)
+    return Answer(result=result, confidence=confidence, metadata=_metadata(kind, result, context))
 
 
-def _metadata(kind: str, result: dict[str, Any]) -> dict[str, Any]:
+def _metadata(kind: str, result: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     if kind == "refine":
         return {
             "improvementsCount": len(result["improvements"]),
             "refinedDescription": result["refinedDescription"],
         }
     if kind == "estimate":
-        return {"suggestedPoints": result["storyPoints"]}
+        return {"suggestedPoints": result["storyPoints"], "similarIssues": evidence_shown(context)}
     return {"subtasksCount": len(result["subtasks"]), **result}
 
 
@@ -191,11 +203,14 @@ def _estimate(prose: str, data: dict[str, Any], context: dict[str, Any]) -> tupl
         points = int(found[-1]) if found else None
     if points is None:
         raise AnswerError("The AI answer held no story point estimate.")
-    checks = [points in SCALE, bool(prose)]
+    scale = context.get("scale") or SCALE  # the team's, when its project has history
+    checks = [points in scale, bool(prose)]
     children = [_points(child.get("storyPoints")) for child in context.get("children", [])]
     if any(children):
         checks.append(points >= max(p or 0 for p in children))  # no smaller than a child
-    return {"storyPoints": _nearest(points)}, checks
+    if close := [item["storyPoints"] for item in context.get("similarIssues") or []]:
+        checks.append(min(close) <= points <= max(close))  # in line with the team's past issues
+    return {"storyPoints": snap(points, scale)}, checks
 
 
 # A list item: a bullet or a number, then its text. Read line by line, with no nested or
@@ -219,6 +234,9 @@ def _breakdown(
                     "storyPoints": _nearest(points) if points else None,
                 }
             )
+    if data.get("subtasks") == [] and context.get("children"):
+        # An explicit empty list for an issue with children: they already cover the work.
+        return {"subtasks": [], "totalPoints": 0, "complexity": "low"}, [bool(prose)]
     if not subtasks:  # no usable block: take the prose's list items as subtask titles
         for line in prose.splitlines():
             if match := _ITEM.fullmatch(line.strip()):

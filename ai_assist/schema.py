@@ -37,6 +37,10 @@ class SubtaskSerializer(serializers.Serializer):
     title = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
     storyPoints = serializers.ChoiceField(choices=POINT_CHOICES, allow_null=True)
+    duplicateOf = serializers.CharField(
+        allow_null=True,
+        help_text="The key of an existing issue of the project that it most likely repeats.",
+    )
 
 
 class RefineMetadataSerializer(serializers.Serializer):
@@ -45,9 +49,25 @@ class RefineMetadataSerializer(serializers.Serializer):
     refinedDescription = serializers.CharField(help_text="The description to apply (markdown).")
 
 
+class SimilarIssueSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    storyPoints = serializers.IntegerField(allow_null=True)
+    similarity = serializers.FloatField(min_value=0, max_value=1)
+
+
 class EstimateMetadataSerializer(serializers.Serializer):
     suggestionId = serializers.IntegerField()
-    suggestedPoints = serializers.ChoiceField(choices=POINT_CHOICES)
+    suggestedPoints = serializers.IntegerField(
+        min_value=0,
+        help_text="A whole number on the team's scale: the point values its project's issues "
+        "use (1, 2, 3, 5, 8, 13 or 21 for a project with no history).",
+    )
+    similarIssues = SimilarIssueSerializer(
+        many=True,
+        help_text="Up to 5 past issues of the same project the estimate rests on, most "
+        "similar first (empty without history).",
+    )
 
 
 class BreakdownMetadataSerializer(serializers.Serializer):
@@ -145,7 +165,14 @@ EXAMPLE_METADATA = {
         "improvementsCount": 2,
         "refinedDescription": "## Goal\n\nUsers log in with email and password.",
     },
-    "estimate": {"suggestionId": 42, "suggestedPoints": 5},
+    "estimate": {
+        "suggestionId": 42,
+        "suggestedPoints": 5,
+        "similarIssues": [
+            {"key": "SHOP-12", "title": "Log in with Google", "storyPoints": 5, "similarity": 0.62},
+            {"key": "SHOP-40", "title": "Log in with GitHub", "storyPoints": 3, "similarity": 0.48},
+        ],
+    },
     "breakdown": {
         "suggestionId": 42,
         "subtasksCount": 2,
@@ -214,7 +241,10 @@ def _stream_view(kind: str, summary: str) -> type[APIView]:
             403: OpenApiResponse(DetailSerializer, description="A session without CSRF token."),
             429: OpenApiResponse(
                 DetailSerializer,
-                description="Too many calls, or too many running at once; see Retry-After.",
+                description=(
+                    "Too many calls, too many running at once, or the monthly token budget "
+                    "spent; see Retry-After."
+                ),
             ),
             422: KEY_REUSED,
         },

@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet
 
 from ai_assist.models import Suggestion
 from issues.models import Issue
+from issues.similar import similar_issues
 
 # What of an issue a prompt reads at most (characters; children by number): with titles of at
 # most 255 characters, a context stays under about 40,000 characters, or 10,000 tokens.
@@ -62,6 +63,32 @@ def issue_context(*, issue: Issue | None, key: str, overrides: dict[str, Any]) -
         ]
     context |= {name: value for name, value in overrides.items() if value is not None}
     return context
+
+
+PRECEDENTS = 3  # past breakdowns a breakdown may follow
+
+
+def breakdown_precedents(*, issue: Issue | None, context: dict[str, Any]) -> dict[str, Any]:
+    """Return the project's past issues most like this one that were broken down, with their
+    children (title and points), as `similarIssues` for a breakdown's context: how the team
+    split such work before.
+    """
+    similar = similar_issues(
+        project=context["key"].rsplit("-", 1)[0],
+        title=context["title"],
+        description=context["description"],
+        exclude=issue.pk if issue is not None else None,
+    )
+    children: dict[str, list[dict[str, Any]]] = {}
+    rows = Issue.objects.filter(parent__key__in=[item.key for item in similar]).order_by("id")
+    for key, title, points in rows.values_list("parent__key", "title", "story_points"):
+        children.setdefault(key, []).append({"title": title, "storyPoints": points})
+    precedents = [
+        item.as_dict() | {"children": children[item.key][: BUDGET["children"]]}
+        for item in similar
+        if item.key in children
+    ]
+    return {"similarIssues": precedents[:PRECEDENTS]}
 
 
 def cut(text: str, most: int) -> str:

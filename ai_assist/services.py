@@ -20,14 +20,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from ai_assist import rows, selectors
+from ai_assist import calibration, review, rows, selectors, usage
+from ai_assist.duplicates import duplicates_mark
+from ai_assist.estimating import estimate_evidence
 from ai_assist.models import Suggestion
 from ai_assist.parsing import MAX_ANSWER, AnswerError, ProseSplitter, answer_parse
 from ai_assist.prompts import prompt_build
 from ai_assist.providers import Completion, ProviderError, get_provider
 from ai_assist.workers import worker_id
 from issues.models import Issue
-from issues.services import issue_create, issue_update
 
 logger = logging.getLogger("ai_assist")
 
@@ -36,12 +37,14 @@ OVERRIDES = {"issueType": "type", "currentDescription": "description", "priority
 
 
 class TooManyCalls(Exception):
-    """The user is at a limit: too many AI calls lately, or running at once."""
+    """The user is at a limit: too many AI calls lately, or running at once, or their monthly
+    token budget is spent."""
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
+    def __init__(self, message: str, *, retry_after: int, says_when: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.says_when = says_when  # the message names the moment: no "in N seconds" added
 
 
 @dataclass(frozen=True)
@@ -85,27 +88,24 @@ def suggestion_start_once(*, user: Any, kind: str, data: dict[str, Any], key: st
     for attempt in range(2):
         try:
             with transaction.atomic():
-                # One user's calls start one at a time: a second request with the same key
-                # waits here, then finds the first one's suggestion.
-                _lock_user(user)
                 earlier = Suggestion.objects.filter(user=user, idempotency_key=key).first()
                 if earlier and timezone.now() - earlier.created_at > IDEMPOTENCY_WINDOW:
                     Suggestion.objects.filter(pk=earlier.pk).update(idempotency_key="")
                     earlier = None  # the key is free again
-                if earlier and earlier.request_digest != digest:
-                    raise IdempotencyConflict(
-                        "This Idempotency-Key was sent with another request in the last 24 "
-                        "hours; use a new key for a new request."
-                    )
-                if earlier:
-                    return Started(earlier, repeat=True)
-                suggestion = suggestion_start(
-                    user=user, kind=kind, data=data, idempotency_key=key, request_digest=digest
+            if earlier and earlier.request_digest != digest:
+                raise IdempotencyConflict(
+                    "This Idempotency-Key was sent with another request in the last 24 "
+                    "hours; use a new key for a new request."
                 )
-                return Started(suggestion, repeat=False)
+            if earlier:
+                return Started(earlier, repeat=True)
+            suggestion = suggestion_start(
+                user=user, kind=kind, data=data, idempotency_key=key, request_digest=digest
+            )
+            return Started(suggestion, repeat=False)
         except IntegrityError:
-            # The key's unique constraint: another request with it won the race (where the
-            # user's row cannot be locked); look again, and find its suggestion.
+            # The key's unique constraint: another request with it stored its suggestion
+            # first; look again, and find it.
             if attempt:
                 raise
     raise AssertionError("unreachable")
@@ -117,7 +117,6 @@ def request_digest(*, kind: str, data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@transaction.atomic
 def suggestion_start(
     *,
     user: Any,
@@ -128,8 +127,10 @@ def suggestion_start(
 ) -> Suggestion:
     """Look up the issue's context and store a new suggestion, `streaming` from now on.
 
-    Raise ValidationError (nothing stored) when an unknown issue comes without its type and
-    description, and TooManyCalls when the user is at a limit (user_check_limits).
+    An estimate's context also holds its evidence: the project's most similar past issues and
+    its scale (ai_assist/estimating.py). Raise ValidationError (nothing stored) when an unknown
+    issue comes without its type and description, and TooManyCalls when the user is at a limit
+    (user_check_limits).
     """
     key = data["issueId"]
     issue = selectors.issue_get(key=key)
@@ -141,16 +142,44 @@ def suggestion_start(
         }
         if missing:
             raise ValidationError(missing)
-    user_check_limits(user=user)
     overrides = {OVERRIDES[name]: data.get(name) for name in OVERRIDES}
+    context = selectors.issue_context(issue=issue, key=key, overrides=overrides)
+    # The team's history, read before the transaction: on SQLite it holds the write lock.
+    if kind == Suggestion.Kind.ESTIMATE:
+        context |= estimate_evidence(issue=issue, context=context)
+    elif kind == Suggestion.Kind.BREAKDOWN:
+        context |= selectors.breakdown_precedents(issue=issue, context=context)
+    return _suggestion_insert(
+        user=user,
+        kind=kind,
+        issue=issue,
+        data=data,
+        context=context,
+        idempotency_key=idempotency_key,
+        request_digest=request_digest,
+    )
+
+
+@transaction.atomic
+def _suggestion_insert(
+    *,
+    user: Any,
+    kind: str,
+    issue: Issue | None,
+    data: dict[str, Any],
+    context: dict[str, Any],
+    idempotency_key: str,
+    request_digest: str,
+) -> Suggestion:
+    user_check_limits(user=user)
     provider = get_provider()
     suggestion = Suggestion(
         kind=kind,
-        issue_key=key,
+        issue_key=data["issueId"],
         issue=issue,
         user=user,
         request=data,
-        context=selectors.issue_context(issue=issue, key=key, overrides=overrides),
+        context=context,
         provider=provider.name,
         model=provider.model_name(),
         worker=worker_id(),
@@ -169,9 +198,9 @@ def suggestion_abandon(*, suggestion: Suggestion) -> None:
 
 
 def user_check_limits(*, user: Any) -> None:
-    """Raise TooManyCalls when the user made AI_RATE_LIMIT calls in its period, or has
-    AI_MAX_CONCURRENT_STREAMS calls running. Both count the user's stored suggestions (one per
-    call), so they hold across workers and servers.
+    """Raise TooManyCalls when the user made AI_RATE_LIMIT calls in its period, has
+    AI_MAX_CONCURRENT_STREAMS calls running, or has spent their monthly token budget. All count
+    the user's stored suggestions (one per call), so they hold across workers and servers.
     """
     allowed, period, period_name = rate_limit()
     cap = settings.AI_MAX_CONCURRENT_STREAMS
@@ -185,19 +214,32 @@ def user_check_limits(*, user: Any) -> None:
     moment = connection.ops.adapt_datetimefield_value
     _lock_user(user)
     with connection.cursor() as cursor:
+        # The user's own budget comes along in the same query (a look-up by its unique key):
+        # without a budget, the check costs no query more.
         cursor.execute(
-            "SELECT COUNT(CASE WHEN created_at >= %s THEN 1 END),"
-            " COUNT(CASE WHEN status = %s AND created_at >= %s THEN 1 END)"
+            "SELECT COUNT(CASE WHEN created_at >= %s THEN 1 END),"  # noqa: S608 (a table's name)
+            " COUNT(CASE WHEN status = %s AND created_at >= %s THEN 1 END),"
+            f" {usage.OWN_BUDGET_SQL}"
             " FROM ai_assist_suggestion WHERE user_id = %s AND created_at >= %s",
             [
                 moment(window_start),
                 Suggestion.Status.STREAMING.value,
                 moment(running_since),
                 user.pk,
+                user.pk,
                 moment(min(window_start, running_since)),
             ],
         )
-        calls, running = cursor.fetchone()
+        calls, running, own_budget = cursor.fetchone()
+    # The budget first: its wait, to the month's turn, is the longest.
+    budget = usage.budget_from_sql(own_budget)
+    if budget is not None:
+        # The tokens of calls still running are not known yet: a call that starts under the
+        # budget may end past it, and the next one is refused.
+        used = usage.month_tokens(user=user, since=usage.month_of(now)[0])
+        if used >= budget:
+            message, wait = usage.over_budget(used=used, budget=budget, now=now)
+            raise TooManyCalls(message, retry_after=wait, says_when=True)
     if calls >= allowed:
         in_window = Suggestion.objects.filter(user=user, created_at__gte=window_start)
         # None if another connection deleted them since the count.
@@ -283,15 +325,22 @@ async def suggestion_events(
         answer = answer_parse(
             kind=suggestion.kind, prose=prose, block=block, context=suggestion.context
         )
+        if suggestion.kind == Suggestion.Kind.BREAKDOWN:  # its subtasks' duplicateOf
+            subtasks = answer.result["subtasks"]
+            await sync_to_async(duplicates_mark)(subtasks=subtasks, key=suggestion.issue_key)
         metadata = {"suggestionId": suggestion.pk, **answer.metadata}
+        confidence = calibration.calibrated(
+            kind=suggestion.kind, model=str(completion.model), raw=answer.confidence
+        )
         outcome = {
             "status": Suggestion.Status.COMPLETED,
             "result": answer.result,
-            "confidence": answer.confidence,
+            "confidence": confidence,
+            "raw_confidence": answer.confidence,
             "metadata": metadata,
         }
         await _finish(suggestion, splitter, completion, pump, started, outcome)
-        yield Event("confidence", answer.confidence)
+        yield Event("confidence", confidence)
         yield Event("metadata", metadata)
     except (ProviderError, AnswerError) as error:
         message = getattr(error, "message", None) or str(error)
@@ -355,6 +404,12 @@ async def _finish(
         "finished_at": timezone.now(),
         **outcome,
     }
+    fields["cost_usd"] = usage.call_cost(
+        provider=suggestion.provider,
+        model=fields["model"],
+        prompt_tokens=fields["prompt_tokens"],
+        completion_tokens=fields["completion_tokens"],
+    )
     try:
         await sync_to_async(rows.update)(suggestion.pk, fields)
     except Exception:
@@ -528,49 +583,77 @@ class Acceptance:
 
 
 @transaction.atomic
-def suggestion_accept(*, suggestion: Suggestion, user: Any) -> Acceptance:
+def suggestion_accept(
+    *, suggestion: Suggestion, user: Any, changes: dict[str, Any] | None = None
+) -> Acceptance:
     """Apply a completed, pending suggestion to its issue and mark it accepted, all or nothing.
 
     Refine sets the description, estimate the story points, breakdown creates the subtasks
-    under the issue. Raise SuggestionConflict when the suggestion is not completed and pending,
-    when its issue is not stored, or when the field it would overwrite changed since.
+    under the issue: as proposed, or as `changes` (the accept's body, validated by
+    serializers.AcceptSerializer) has them. The suggestion keeps what was applied, whether it
+    was edited, and what undoing it needs. Raise SuggestionConflict when the suggestion is not
+    completed and pending, when its issue is not stored, or when the field it would overwrite
+    changed since.
     """
     suggestion = _locked_for_review(suggestion)
     issue = _issue_to_apply(suggestion)
+    proposed = review.proposal(suggestion)
+    applied = changes or proposed
+    if suggestion.kind in review.FIELDS:
+        _check_unchanged(suggestion, issue, field=review.FIELDS[suggestion.kind][0])
     try:
-        created = _apply(suggestion, issue)
+        created, undo = review.apply(kind=suggestion.kind, issue=issue, applied=applied)
     except ValidationError as error:  # parsing bounds what it applies; this is the last guard
         raise SuggestionConflict(
             f"This suggestion cannot be applied to {issue.key}: {' '.join(error.messages)}"
         ) from error
     suggestion.issue = issue  # an issue stored under the key since the suggestion was made
+    suggestion.applied = applied
+    suggestion.edited = applied != proposed
+    suggestion.undo = undo
     _mark_reviewed(suggestion, user, Suggestion.ReviewStatus.ACCEPTED)
     return Acceptance(suggestion=suggestion, issue=issue, created=created)
 
 
-def _apply(suggestion: Suggestion, issue: Issue) -> list[Issue]:
-    """Apply a suggestion's result to its issue; return the issues it created."""
-    result = suggestion.result or {}
-    if suggestion.kind == Suggestion.Kind.REFINE:
-        _check_unchanged(suggestion, issue, field="description", name="description")
-        issue_update(issue=issue, description=result["refinedDescription"])
-        return []
-    if suggestion.kind == Suggestion.Kind.ESTIMATE:
-        _check_unchanged(suggestion, issue, field="story_points", name="storyPoints")
-        issue_update(issue=issue, story_points=result["storyPoints"])
-        return []
-    return [
-        issue_create(
-            project=issue.project,
-            type=Issue.Type.SUBTASK,
-            title=subtask["title"],
-            description=subtask["description"],
-            priority=issue.priority,
-            story_points=subtask["storyPoints"],
-            parent=issue,
+@dataclass(frozen=True)
+class Reversal:
+    """A reverted suggestion, its issue as it is now (None if deleted) and the keys deleted."""
+
+    suggestion: Suggestion
+    issue: Issue | None
+    deleted: list[str]
+
+
+@transaction.atomic
+def suggestion_revert(*, suggestion: Suggestion, user: Any) -> Reversal:
+    """Undo an accepted suggestion, all or nothing, and mark it reverted.
+
+    The description or points it replaced come back; the issues it created are deleted.
+    Raise SuggestionConflict when it is not accepted, or when anything it touched changed
+    since (the message names what).
+    """
+    suggestion = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
+    if suggestion.review_status != Suggestion.ReviewStatus.ACCEPTED:
+        state = suggestion.review_status
+        raise SuggestionConflict(
+            "Only an accepted suggestion can be undone; this one is "
+            f"{'not reviewed' if state == Suggestion.ReviewStatus.PENDING else state}."
         )
-        for subtask in result["subtasks"]
-    ]
+    if suggestion.undo is None:
+        raise SuggestionConflict(
+            "This suggestion was accepted before undo was possible, so it cannot be undone."
+        )
+    if changes := review.changes_since(suggestion.undo):
+        raise SuggestionConflict(
+            f"This suggestion cannot be undone: {'; '.join(changes)} since it was accepted. "
+            "Undoing it would lose that change."
+        )
+    issue, deleted = review.undo(suggestion.undo)
+    suggestion.review_status = Suggestion.ReviewStatus.REVERTED
+    suggestion.reverted_by = user
+    suggestion.reverted_at = timezone.now()
+    suggestion.save(update_fields=["review_status", "reverted_by", "reverted_at"])
+    return Reversal(suggestion=suggestion, issue=issue, deleted=deleted)
 
 
 @transaction.atomic
@@ -609,10 +692,13 @@ def _issue_to_apply(suggestion: Suggestion) -> Issue:
     return issue
 
 
-def _check_unchanged(suggestion: Suggestion, issue: Issue, *, field: str, name: str) -> None:
+_CONTEXT_NAMES = {"description": "description", "story_points": "storyPoints"}
+
+
+def _check_unchanged(suggestion: Suggestion, issue: Issue, *, field: str) -> None:
     # The context holds the field as the prompt saw it; that may be the request's draft rather
     # than the stored value, so only an edit saved since the context was read is a change.
-    seen = suggestion.context.get(name)
+    seen = suggestion.context.get(_CONTEXT_NAMES[field])
     if suggestion.issue_updated_at is not None:
         saved_since = issue.updated_at != suggestion.issue_updated_at
     else:  # an issue stored under the key after the suggestion was made
@@ -628,4 +714,5 @@ def _mark_reviewed(suggestion: Suggestion, user: Any, review_status: str) -> Non
     suggestion.review_status = review_status
     suggestion.reviewed_by = user
     suggestion.reviewed_at = timezone.now()
-    suggestion.save(update_fields=["issue", "review_status", "reviewed_by", "reviewed_at"])
+    fields = ["issue", "review_status", "reviewed_by", "reviewed_at", "applied", "edited", "undo"]
+    suggestion.save(update_fields=fields)

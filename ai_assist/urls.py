@@ -11,6 +11,7 @@ urlpatterns = [
     path("refine-description", apis.RefineDescriptionApi.as_view(), name="refine"),
     path("estimate-points", apis.EstimatePointsApi.as_view(), name="estimate"),
     path("breakdown-issue", apis.BreakdownIssueApi.as_view(), name="breakdown"),
+    path("usage/", apis.UsageApi.as_view(), name="usage"),
     path("suggestions/", apis.SuggestionListApi.as_view(), name="suggestion-list"),
     path("suggestions/<int:pk>/", apis.SuggestionDetailApi.as_view(), name="suggestion-detail"),
     path(
@@ -22,5 +23,8 @@ urlpatterns = [
     path("suggestions/<int:pk>/events", views.suggestion_events, name="suggestion-events"),
     path(
         "suggestions/<int:pk>/cancel", apis.SuggestionCancelApi.as_view(), name="suggestion-cancel"
+    ),
+    path(
+        "suggestions/<int:pk>/revert", apis.SuggestionRevertApi.as_view(), name="suggestion-revert"
     ),
 ]

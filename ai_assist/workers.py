@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from ai_assist import calibration
 from ai_assist.models import Suggestion, Worker
 
 logger = logging.getLogger("ai_assist")
@@ -51,8 +52,11 @@ def sweep() -> int:
     """End the calls of the processes no longer alive; return how many."""
     now = timezone.now()
     alive = Worker.objects.filter(expires_at__gte=now).values("id")
+    # A call younger than three beats is left alone: its process may have lost its row a
+    # moment ago (swept while it stalled) and not have beaten since.
+    young = now - timedelta(seconds=3 * settings.AI_HEARTBEAT)
     ended = (
-        Suggestion.objects.filter(status=Suggestion.Status.STREAMING)
+        Suggestion.objects.filter(status=Suggestion.Status.STREAMING, created_at__lt=young)
         .exclude(worker__in=alive)
         .update(status=Suggestion.Status.FAILED, error=INTERRUPTED, finished_at=now)
     )
@@ -75,8 +79,9 @@ def running_here() -> bool:
 
 
 async def keep_alive() -> None:
-    """Beat and sweep, every AI_HEARTBEAT seconds, until cancelled (from the first moment:
-    the calls of a process that died before this one started end soon after it starts).
+    """Beat and sweep, and keep the confidence's calibration fresh, every AI_HEARTBEAT seconds
+    until cancelled (from the first moment: the calls of a process that died before this one
+    started end soon after it starts).
 
     Cancelled, wait a little for this process's calls (the server has just cut their
     streams) to store how they ended, then end the rest.
@@ -86,6 +91,8 @@ async def keep_alive() -> None:
             try:
                 await sync_to_async(beat)()
                 await sync_to_async(sweep)()
+                # A thread of its own: a refit must not hold up the streams' shared thread.
+                await sync_to_async(calibration.keep_fresh, thread_sensitive=False)()
             except Exception:
                 logger.exception("the heartbeat failed; trying again")
             await asyncio.sleep(settings.AI_HEARTBEAT)

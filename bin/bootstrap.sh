@@ -8,6 +8,9 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev
     echo "Python 3.13 is needed (found $("$PYTHON" --version 2>&1)); install it with pyenv." >&2
     exit 1
 fi
+# The interpreter itself, not pyenv's shim: uv compares it with the one .venv was made from,
+# and given the shim it would make .venv anew on every run (under any process using it).
+PYTHON="$("$PYTHON" -c 'import sys; print(sys.executable)')"
 "$PYTHON" -m uv --version >/dev/null 2>&1 || "$PYTHON" -m pip install --quiet --disable-pip-version-check uv
 "$PYTHON" -m uv sync --locked --quiet --python "$PYTHON"
 mkdir -p var  # test databases, logs and benchmark results

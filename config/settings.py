@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "config",
     "issues",
     "ai_assist",
+    "insights",  # the staff page of figures and charts (reads ai_assist; nothing reads it)
 ]
 
 # No GZipMiddleware: it buffers event streams, and the streams must flow as they are written.
@@ -186,6 +188,18 @@ AI_RATE_LIMIT = env("AI_RATE_LIMIT", default="60/min")  # calls per user: DRF's 
 # The longest a call may run, start to end, whatever the upstream or the client does; a call
 # still running then ends `failed`, and stops counting against AI_MAX_CONCURRENT_STREAMS.
 AI_DEADLINE = env.float("AI_DEADLINE", default=300.0)
+# Tokens per user and calendar month (UTC); unset: no budget. Staff override it per user in
+# admin (ai_assist.TokenBudget). A call that would start past it gets 429 until the month turns.
+AI_MONTHLY_TOKEN_BUDGET = env.int("AI_MONTHLY_TOKEN_BUDGET", default=None)
+# Per model, USD per million input and output tokens, over ai_assist/usage.py's defaults:
+# {"my-model": [0.15, 0.60]}. A model without a price has a cost of null.
+try:
+    AI_PRICES = env.json("AI_PRICES", default={})
+except ValueError as error:
+    raise ImproperlyConfigured(f"AI_PRICES is not JSON: {error}") from None
+# How often (seconds) each server process refits the confidence's calibration on the latest
+# review outcomes (at its heartbeat, in a thread of its own).
+AI_CALIBRATION_REFRESH = env.float("AI_CALIBRATION_REFRESH", default=600.0)
 # Each server process says it is alive this often; the calls of one not heard from for three
 # beats (it was killed, or its machine died) end `failed` ("interrupted").
 AI_HEARTBEAT = env.float("AI_HEARTBEAT", default=10.0)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/ai/", include("ai_assist.urls")),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", DocsView.as_view(url_name="schema"), name="docs"),
+    path("insights/", include("insights.urls")),
     path("", include("issues.page_urls")),
 ]
 

@@ -127,6 +127,12 @@ class Service:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def stop(self) -> None:
+        """Stop it now rather than at the end of the session (a fresh one starts if asked)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -172,7 +178,7 @@ def service_factory(
             "AI_MAX_CONCURRENT_STREAMS": "0",
         } | {name: str(value) for name, value in settings.items()}
         key = (instance, *sorted(env.items()))
-        if key in servers:
+        if key in servers and servers[key].process.poll() is None:
             return servers[key]
         port = free_port()
         log = LOGS / f"server-{port}.log"

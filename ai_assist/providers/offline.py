@@ -13,31 +13,13 @@ from typing import Any
 
 from django.conf import settings
 
+from ai_assist import planning, reading
+from ai_assist.estimating import Estimate, estimate
 from ai_assist.prompts import SCALE
 from ai_assist.providers.base import Completion, Prompt, Provider
 
 MODEL = "offline"
 _WORD = re.compile(r"\S+\s*|\s+")
-
-# Words that widen an issue's scope, each with the kind of work it brings.
-AREAS = {
-    "ui": ("page", "screen", "button", "form", "ui", "frontend", "css", "layout", "modal"),
-    "api": ("api", "endpoint", "rest", "webhook", "request", "response", "json"),
-    "data": ("database", "migration", "model", "schema", "table", "query", "index", "sql"),
-    "auth": ("login", "auth", "password", "token", "permission", "role", "sso", "oauth"),
-    "integration": ("integration", "third-party", "external", "sync", "import", "export"),
-    "performance": ("performance", "slow", "fast", "latency", "cache", "scale", "load"),
-    "security": ("security", "encrypt", "secret", "vulnerability", "xss", "csrf", "injection"),
-}
-SUBTASKS = {
-    "ui": ("Build the user interface", "Implement the screens and states of {title}."),
-    "api": ("Implement the API", "Add the endpoints {title} needs, with validation and errors."),
-    "data": ("Update the data model", "Add the models and a reversible migration for {title}."),
-    "auth": ("Handle authentication and permissions", "Decide who may do what in {title}."),
-    "integration": ("Integrate the external service", "Connect {title} to the other system."),
-    "performance": ("Measure and tune performance", "Benchmark {title} and fix what is slow."),
-    "security": ("Review security", "Threat-model {title} and fix what the review finds."),
-}
 
 
 class OfflineProvider(Provider):
@@ -68,132 +50,119 @@ class OfflineProvider(Provider):
             sent = due
 
 
-def _scope(context: dict[str, Any]) -> tuple[int, list[str]]:
-    """Rate an issue's scope from 0 up, and name the areas of work it touches."""
-    text = f"{context.get('title', '')} {context.get('description', '')}".lower()
-    words = set(re.findall(r"[a-z][a-z-]+", text))
-    areas = [area for area, keys in AREAS.items() if words & set(keys)]
-    bullets = len(re.findall(r"^\s*(?:[-*+]|\d+[.)])\s", context.get("description", ""), re.M))
-    size = len(text.split())
-    score = len(areas) * 2 + min(bullets, 6) + (size > 60) + (size > 150) * 2
-    score += {"EPIC": 6, "STORY": 1, "BUG": 1, "TASK": 0, "SUBTASK": -1}.get(context["type"], 0)
-    return max(score, 0), areas
-
-
-def _title(context: dict[str, Any]) -> str:
-    """Name the issue: its title, else its description's first sentence, else its key."""
-    facts = _sentences(context.get("description", ""))
-    return context["title"] or (facts[0][:80] if facts else context["key"])
-
-
-def _points_for(score: int) -> int:
-    return SCALE[min(score // 2, len(SCALE) - 1)]
-
-
-def _sentences(text: str) -> list[str]:
-    lines = [line.strip(" -*#\t") for line in text.splitlines()]
-    parts = [part.strip() for line in lines for part in re.split(r"(?<=[.!?])\s+", line)]
-    return [part.rstrip(".") for part in parts if len(part.split()) >= 3]
-
-
 def _refine(context: dict[str, Any]) -> str:
-    title = _title(context)
-    facts = _sentences(context.get("description", ""))
-    _, areas = _scope(context)
-    is_bug = context["type"] == "BUG"
-    goal = facts[0] if facts else title
-    lines = [f"## {'Problem' if is_bug else 'Goal'}", "", f"{goal}.", ""]
-    if parent := context.get("parent"):
-        lines += [f"This is part of the epic {parent['key']}: {parent['title']}.", ""]
-    if len(facts) > 1:
-        lines += ["## Details", "", *[f"- {fact}." for fact in facts[1:]], ""]
-    if is_bug:
-        lines += [
-            "## Steps to reproduce",
-            "",
-            "1. _Fill in the exact steps._",
-            "",
-            "**Expected:** _what should happen._  ",
-            "**Actual:** _what happens instead._",
-            "",
-        ]
-    lines += ["## Scope", ""]
-    lines += [f"- {SUBTASKS[area][0]}." for area in areas] or [f"- {title}, and nothing more."]
-    lines += ["- Out of scope: changes not needed for the criteria below.", ""]
-    criteria = facts[:5] or [f"{title} works end to end"]
-    if is_bug:
-        criteria += ["The steps above no longer reproduce the problem"]
-        criteria += ["A regression test covers the problem"]
-    else:
-        criteria += ["Bad input gets a clear error message and changes nothing"]
-        criteria += ["Automated tests cover the new behaviour"]
-    lines += ["## Acceptance criteria", "", *[f"- [ ] {line}." for line in criteria]]
-    improvements = ["Stated the goal in one sentence", "Added testable acceptance criteria"]
-    if areas:
-        improvements.append("Named the scope and what is out of it")
-    if is_bug:
-        improvements.append("Added a reproduction template")
-    if len(facts) > 1:
-        improvements.append("Split the details into a list")
-    return _answer("\n".join(lines), {"improvements": improvements, "confidence": 0.6})
+    bug = context["type"] == "BUG"
+    description = context.get("description") or ""
+    text = reading.read(description or context.get("title") or "", bug=bug)
+    parent = context.get("parent")
+    if parent and parent.get("key") and parent["key"] not in description:
+        line = f"Part of the epic {parent['key']}: {parent.get('title') or parent['key']}."
+        text.parts.append(reading.Part(line, "goal"))
+    refined = text.markdown(bug=bug).strip()
+    changed = " ".join(refined.split()) != " ".join(description.split())
+    note = "_Offline refinement: a rule-based reading of the text, not an AI model._"
+    data = {
+        "improvements": text.changes(bug=bug) if changed else [],
+        # The share of sentences it could place, from 0.2 to 0.6: below a good model's.
+        "confidence": round(0.2 + 0.4 * text.understood, 2),
+        "note": note,  # parsing leaves it out of the description to apply
+    }
+    return _answer(f"{refined}\n\n{note}", data)
 
 
 def _estimate(context: dict[str, Any]) -> str:
-    score, areas = _scope(context)
-    points = _points_for(score)
-    children = [child["storyPoints"] for child in context.get("children", [])]
-    if any(children):
-        points = max(points, next(s for s in SCALE if s >= min(sum(c or 0 for c in children), 21)))
-    drivers = ", ".join(areas) if areas else "a narrow, well-understood change"
-    text = (
-        f"This {context['type'].lower()} touches {drivers}. "
-        f"Its description gives {len(_sentences(context.get('description', '')))} concrete "
-        f"requirements, which sets how much has to be built and tested.\n\n"
+    """Estimate from the team's history when it has some (ai_assist/estimating.py), else from
+    the work the text names, sized as its breakdown would size it (ai_assist/planning.py), so
+    that the two agree; never below the issue's children's total.
+    """
+    scale = context.get("scale") or list(SCALE)
+    grounded = estimate(context)
+    if grounded is not None:
+        points, confidence = grounded.points, grounded.confidence
+        text, total = _from_history(grounded, context), 0
+    else:
+        work = planning.plan(context)
+        total = sum(item.points for item in work.todo)
+        points = _step(total, scale)
+        # A size read off the text alone, with nothing to check it against: less sure than the
+        # breakdown it comes from.
+        confidence = min(work.confidence, NO_HISTORY_MOST)
+        text = _from_reading(work, total)
+    children = sum(child["storyPoints"] or 0 for child in context.get("children", []))
+    if children:
+        text += f"Its children already add up to {children} points.\n\n"
+        points = max(points, _step(children, scale))  # the whole is at least its parts
+    if max(total, children) > scale[-1]:
+        text += (
+            f"**Too large for one estimate:** it is more than the largest step of the scale "
+            f"({scale[-1]}). Break it down into smaller issues and estimate those.\n\n"
+        )
+    source = "the team's history" if grounded is not None else "the work its text names"
+    text += (
+        f"**Estimate: {points} story points**\n\n"
+        f"_From the offline engine: rules applied to {source}, not a model's judgement._"
     )
-    if any(children):
-        text += f"Its children already add up to {sum(c or 0 for c in children)} points.\n\n"
-    text += f"**Estimate: {points} story points** (offline estimate from the issue's scope)."
-    return _answer(text, {"storyPoints": points, "confidence": 0.55})
+    return _answer(text, {"storyPoints": points, "confidence": confidence})
+
+
+NO_HISTORY_MOST = 0.45
+
+
+def _step(points: int, scale: list[int]) -> int:
+    """The smallest step of the scale that holds `points` (the largest, past it)."""
+    return next((step for step in scale if step >= points), scale[-1])
+
+
+def _from_reading(work: planning.Plan, total: int) -> str:
+    """Say what an estimate read off the text rests on, for a person."""
+    todo = work.todo
+    if not todo:
+        return "The project has no estimated issues yet, and its children cover the work.\n\n"
+    named = ", ".join(item.title for item in todo[:5]) + (
+        f", and {len(todo) - 5} more" if len(todo) > 5 else ""
+    )
+    return (
+        "The project has no estimated issues yet, so this reads the issue alone: its text "
+        f"names {len(todo)} piece{'s' if len(todo) > 1 else ''} of work ({named}), about "
+        f"{total} points as its breakdown would size them.\n\n"
+    )
+
+
+def _from_history(grounded: Estimate, context: dict[str, Any]) -> str:
+    """Say what a history-grounded estimate rests on, for a person."""
+    counts = context.get("pointCounts") or []
+    issues = sum(n for _, n in counts)
+    text = f"The team's median over its {issues} estimated issues is {grounded.team_median}."
+    if grounded.leaned_on:
+        like = ", ".join(
+            f"{item['key']} ({item['storyPoints']} points, {item['similarity']:.0%} similar)"
+            for item in grounded.leaned_on
+        )
+        text += f" The most similar past issues: {like}."
+        if grounded.points != grounded.team_median:
+            text += " They agree closely enough to move the estimate off the median."
+        else:
+            text += " They do not pull it off the median."
+    else:
+        text += " No past issue is close enough to this one to move the estimate off it."
+    return text + "\n\n"
 
 
 def _breakdown(context: dict[str, Any]) -> str:
-    score, areas = _scope(context)
-    title = _title(context)
-    existing = {child["title"].lower() for child in context.get("children", [])}
-    plan = [("Agree on the approach", "Write down how {title} will work and settle open points.")]
-    plan += [SUBTASKS[area] for area in areas] or [("Implement the change", "Build {title}.")]
-    plan += [("Write automated tests", "Cover the acceptance criteria of {title} with tests.")]
-    plan += [("Document and release", "Update the docs and release notes for {title}.")]
+    work = planning.plan(context)
     subtasks = [
-        {"title": name, "description": text.format(title=title), "storyPoints": 0}
-        for name, text in plan
-        if name.lower() not in existing
+        {"title": item.title, "description": item.description, "storyPoints": item.points}
+        for item in work.todo
     ]
-    share = _points_for(score)
-    for index, subtask in enumerate(subtasks):
-        # Building carries the weight; agreeing, testing and documenting are smaller.
-        is_build = 0 < index < len(subtasks) - 2
-        subtask["storyPoints"] = _nearest_step(share / 2 if is_build else share / 4)
-    total = sum(subtask["storyPoints"] for subtask in subtasks)
+    total = sum(item.points for item in work.todo)
     complexity = "low" if total <= 8 else "medium" if total <= 21 else "high"
-    overview = [
-        f"Plan for **{title}** in {len(subtasks)} steps (offline breakdown from its scope):",
-        "",
-        *[f"{i}. {s['title']} ({s['storyPoints']} pts)" for i, s in enumerate(subtasks, 1)],
-        "",
-        f"Settle the approach first, then build; tests and docs close it. Total: {total} points.",
-    ]
-    return _answer(
-        "\n".join(overview),
-        {"subtasks": subtasks, "complexity": complexity, "confidence": 0.5},
-    )
-
-
-def _nearest_step(points: float) -> int:
-    return min(SCALE, key=lambda step: abs(step - points))
+    data = {"subtasks": subtasks, "complexity": complexity, "confidence": work.confidence}
+    return _answer(work.overview(), data)
 
 
 def _answer(prose: str, data: dict[str, Any]) -> str:
+    # "engine" tells parsing that the confidence is this engine's own figure (see parsing.py).
+    data = data | {"engine": MODEL}
     return f"{prose}\n\n```json\n{json.dumps(data, indent=1)}\n```\n"
 
 

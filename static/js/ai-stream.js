@@ -81,7 +81,9 @@ export async function describeResponse(response) {
   } else if (response.status === 409) {
     message = detail || "This was already done, or cannot be done in its current state.";
   } else if (response.status === 429) {
-    const wait = retryAfter ? ` Try again in ${retryAfter} second${retryAfter === 1 ? "" : "s"}.` : "";
+    // A wait of more than an hour (a monthly budget spent) is one the server's message names.
+    const soon = retryAfter && retryAfter <= 3600;
+    const wait = soon ? ` Try again in ${retryAfter} second${retryAfter === 1 ? "" : "s"}.` : "";
     message = `${detail || "Too many AI requests right now."}${wait}`;
   } else {
     message = `The server could not do this (error ${response.status}). Try again in a moment.`;

@@ -1,6 +1,7 @@
 // The issue page: run an AI operation, show its answer as it streams (and after a reload, or
-// a connection that dropped), stop it, accept or reject it.
-import { describeResponse, streamAI } from "./ai-stream.js";
+// a connection that dropped), stop it, then its review.
+import { streamAI } from "./ai-stream.js";
+import { refresh, showReview } from "./review.js";
 
 const byId = (id) => document.getElementById(id);
 const panel = byId("ai");
@@ -11,7 +12,6 @@ const ui = {
   output: byId("ai-output"),
   confidence: byId("ai-confidence"),
   result: byId("ai-result"),
-  review: byId("ai-review"),
   stop: byId("ai-stop"),
   operations: [...panel.querySelectorAll("button[data-kind]")],
 };
@@ -26,12 +26,6 @@ const ENDED = {
   aborted: "Stopped. The text so far is kept as a cancelled suggestion.",
   error: "The operation failed and nothing was changed. You can try again.",
 };
-const APPLIED = {
-  refine: "Accepted: the description of the issue is updated.",
-  estimate: "Accepted: the story points of the issue are updated.",
-  breakdown: "Accepted: the subtasks are created as child issues.",
-};
-
 let running = null;
 
 /** Build an element; children are nodes or text (never parsed as HTML). */
@@ -42,7 +36,6 @@ function h(tag, attributes = {}, ...children) {
   return element;
 }
 
-const plural = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
 
 function setState(state) {
   panel.dataset.state = state;
@@ -107,15 +100,13 @@ function start(kind, button) {
 
 /** Show a call as it streams: a new one (`url`, `body`), or a running one (`suggestionId`). */
 function follow(kind, button, source) {
-  const before = {
-    description: byId("issue-description").textContent.trim(),
-    points: byId("issue-points").textContent.trim(),
-  };
+  let finished = null; // the metadata, once the answer is complete
   ui.error.hidden = true;
   ui.output.replaceChildren();
+  ui.output.classList.replace("markdown", "prose");
   const text = typewriter(ui.output);
   ui.output.hidden = false;
-  for (const part of [ui.confidence, ui.result, ui.review]) part.hidden = true;
+  for (const part of [ui.confidence, ui.result]) part.hidden = true;
   const hadFocus = button !== null && document.activeElement === button;
   setState("streaming");
   if (hadFocus) ui.stop.focus(); // the pressed button is now disabled: Stop is the next action
@@ -132,7 +123,7 @@ function follow(kind, button, source) {
     },
     onText: (piece) => text.add(piece),
     onConfidence: showConfidence,
-    onMetadata: (metadata) => showResult(kind, metadata, before),
+    onMetadata: (metadata) => (finished = metadata),
     onError: ({ message }) => {
       if (call.stopping) return; // its "stopped" is what Stop asked for
       ui.error.textContent = message;
@@ -148,6 +139,10 @@ function follow(kind, button, source) {
       setState(shown);
       if (stopHadFocus) (button ?? ui.operations[0]).focus(); // Stop, now disabled, drops it
       ui.status.textContent = ENDED[shown];
+      if (finished) {
+        if (kind === "refine") ui.output.hidden = true; // the review shows the text as a change
+        showReview({ suggestionId: finished.suggestionId, container: ui.result, output: ui.output });
+      }
       refreshHistory();
     },
   });
@@ -185,73 +180,6 @@ function showConfidence(value) {
   ui.confidence.hidden = false;
 }
 
-const RESULTS = {
-  refine(metadata, before) {
-    ui.output.hidden = true; // the suggested text is shown again beside the current one
-    return [
-      h("p", { class: "result__summary" }, `${plural(metadata.improvementsCount, "improvement")} to the description.`),
-      h("div", { class: "compare" },
-        h("section", { "aria-label": "Current description" },
-          h("h3", {}, "Current description"),
-          h("div", { class: "prose" }, before.description)),
-        h("section", { "aria-label": "Suggested description" },
-          h("h3", {}, "Suggested description"),
-          h("div", { class: "prose", "data-field": "refinedDescription" }, metadata.refinedDescription))),
-    ];
-  },
-  estimate(metadata, before) {
-    return [
-      h("p", { class: "result__figure" },
-        h("strong", { "data-field": "suggestedPoints" }, metadata.suggestedPoints),
-        ` story point${metadata.suggestedPoints === 1 ? "" : "s"} suggested`),
-      h("p", { class: "muted" }, `Currently: ${before.points}.`),
-    ];
-  },
-  breakdown(metadata) {
-    const rows = metadata.subtasks.map((subtask) => h("tr", {},
-      h("td", { "data-label": "Subtask" },
-        h("strong", {}, subtask.title), h("br"), h("span", { class: "muted" }, subtask.description)),
-      h("td", { "data-label": "Points", class: "num" }, subtask.storyPoints)));
-    return [
-      h("p", { class: "result__summary" },
-        `${plural(metadata.subtasksCount, "subtask")}, ${plural(metadata.totalPoints, "point")} in all, ${metadata.complexity} complexity.`),
-      h("table", { class: "table subtasks" },
-        h("caption", { class: "visually-hidden" }, "Suggested subtasks"),
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Subtask"), h("th", { scope: "col", class: "num" }, "Points"))),
-        h("tbody", {}, ...rows),
-        h("tfoot", {}, h("tr", {},
-          h("th", { scope: "row" }, "Total"),
-          h("td", { class: "num", "data-field": "totalPoints" }, metadata.totalPoints)))),
-    ];
-  },
-};
-
-function showResult(kind, metadata, before) {
-  ui.result.replaceChildren(...RESULTS[kind](metadata, before));
-  ui.result.hidden = false;
-  for (const button of ui.review.querySelectorAll("button")) {
-    button.dataset.suggestionId = metadata.suggestionId;
-    button.dataset.kind = kind;
-    button.disabled = false;
-  }
-  ui.review.hidden = false;
-}
-
-/** Replace parts of the page with their fresh copies from the server; one template renders. */
-async function refresh(ids) {
-  try {
-    const response = await fetch(location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
-    if (!response.ok) return;
-    const page = new DOMParser().parseFromString(await response.text(), "text/html");
-    for (const id of ids) {
-      const fresh = page.getElementById(id);
-      if (fresh) byId(id).replaceWith(document.adoptNode(fresh));
-    }
-  } catch (error) {
-    console.warn("Could not refresh the page", error); // the next load shows it
-  }
-}
-
 /** Show the new suggestion in the history once the server has stored how it ended. */
 async function refreshHistory(attempts = 10) {
   await refresh(["history-list"]);
@@ -261,43 +189,8 @@ async function refreshHistory(attempts = 10) {
   }
 }
 
-async function review(button) {
-  const { review: action, suggestionId, kind } = button.dataset;
-  const group = button.closest("[data-review-group]");
-  const status = button.closest("section").querySelector('[role="status"]');
-  const buttons = [...group.querySelectorAll("button")];
-  for (const each of buttons) each.disabled = true;
-  status.textContent = action === "accept" ? "Applying the suggestion…" : "Rejecting the suggestion…";
-  let response;
-  try {
-    response = await fetch(`${panel.dataset.suggestionsUrl}${suggestionId}/${action}`, {
-      method: "POST",
-      headers: { Accept: "application/json", "X-CSRFToken": csrfToken },
-      credentials: "same-origin",
-    });
-  } catch {
-    status.textContent = "Could not reach the server. Check your connection and try again.";
-    for (const each of buttons) each.disabled = false;
-    return;
-  }
-  if (!response.ok) {
-    status.textContent = (await describeResponse(response)).message;
-    if (response.status !== 409) for (const each of buttons) each.disabled = false;
-    return;
-  }
-  status.textContent = action === "accept" ? APPLIED[kind] : "Rejected. The issue is unchanged.";
-  if (group === ui.review) group.hidden = true;
-  status.setAttribute("tabindex", "-1");
-  status.focus(); // the button pressed is gone; keep keyboard users where the news is
-  await refresh(["issue-fields", "children-list", "history-list"]);
-}
-
 for (const button of ui.operations) button.addEventListener("click", () => start(button.dataset.kind, button));
 ui.stop.addEventListener("click", stop);
-document.addEventListener("click", (event) => {
-  const button = event.target.closest("button[data-review]");
-  if (button) review(button);
-});
 // A call of yours still running (the page was reloaded meanwhile): show it and follow it on.
 const runningCall = byId("history-list").querySelector('[data-status="streaming"][data-mine]');
 if (runningCall) {
@@ -306,3 +199,4 @@ if (runningCall) {
   setState("idle");
   ui.status.textContent = "Choose an operation. The answer appears below as it is written.";
 }
+

@@ -117,6 +117,20 @@ def test_accepting_a_breakdown_creates_the_subtasks(admin_client, user, issue):
     ]
 
 
+def test_a_breakdown_its_children_already_cover_shows_and_creates_nothing(
+    admin_client, user, issue
+):
+    act(admin_client, "accept", suggest(user, "breakdown"))
+    children = issue.children.count()
+    covered = suggest(user, "breakdown")
+    assert covered.result["subtasks"] == []
+
+    page = admin_client.get(f"{CHANGELIST}{covered.pk}/change/").content.decode()
+    assert "create nothing: the issue&#x27;s children already cover the work" in page
+    assert texts(act(admin_client, "accept", covered)) == ["1 suggestion accepted."]
+    assert issue.children.count() == children
+
+
 def test_rejecting_marks_them_rejected(admin_client, user, issue):
     suggestions = [suggest(user, "refine"), suggest(user, "estimate")]
     response = act(admin_client, "reject", *suggestions)
@@ -190,3 +204,118 @@ def test_the_issue_page_shows_its_suggestions_inline(admin_client, user, issue):
     # The inline only shows them: a suggestion is not added or edited from the issue.
     assert 'name="suggestions-MAX_NUM_FORMS" value="0"' in page
     assert 'name="suggestions-0-DELETE"' not in page
+
+
+def test_an_estimate_shows_the_past_issues_it_rests_on_as_links(admin_client, user, issue):
+    from tests.issues.history import make_history
+
+    history = make_history()
+    suggestion = suggest(user, "estimate")
+    assert suggestion.metadata["similarIssues"][0]["key"] == "SHOP-2"
+
+    page = admin_client.get(f"{CHANGELIST}{suggestion.pk}/change/").content.decode()
+
+    assert "The estimate rests on" in page
+    link = f'<a href="/admin/issues/issue/{history["SHOP-2"].pk}/change/">SHOP-2</a>'
+    assert f"<li>{link} Export the order list to CSV (5 points," in page
+
+
+def review(client: Client, suggestion: Suggestion, data: dict[str, Any]) -> Any:
+    return client.post(f"{CHANGELIST}{suggestion.pk}/review/", data, follow=True)
+
+
+def test_the_page_shows_a_refinement_as_a_word_diff_and_accepts_the_edited_text(
+    admin_client, user, issue
+):
+    suggestion = suggest(user, "refine")
+    page = admin_client.get(f"{CHANGELIST}{suggestion.pk}/change/").content.decode()
+    assert "<ins>" in page  # underlined (and struck through for removals), not colour only
+    assert '<span class="visually-hidden">[added: </span>' in page
+    assert 'name="refinedDescription"' in page
+
+    response = review(
+        admin_client, suggestion, {"accept": "", "refinedDescription": "Line one.\r\nLine two."}
+    )
+
+    assert texts(response) == ["1 suggestion accepted."]
+    assert Issue.objects.get(pk=issue.pk).description == "Line one.\nLine two."
+    suggestion.refresh_from_db()
+    assert (suggestion.applied, suggestion.edited) == (
+        {"refinedDescription": "Line one.\nLine two."},
+        True,
+    )
+    assert 'name="revert"' in response.content.decode()  # undo is offered now
+
+
+def test_a_partial_edited_breakdown_from_admin_then_undo(admin_client, user, issue):
+    suggestion = suggest(user, "breakdown")
+    proposed = suggestion.result["subtasks"]
+    assert len(proposed) >= 2
+    data = {
+        "accept": "",
+        "create": ["1"],
+        **{f"title-{n}": task["title"] for n, task in enumerate(proposed)},
+        **{f"description-{n}": task["description"] for n, task in enumerate(proposed)},
+        **{f"storyPoints-{n}": "" for n in range(len(proposed))},
+        "title-1": "Edited in admin",
+        "storyPoints-1": "8",
+    }
+
+    response = review(admin_client, suggestion, data)
+
+    assert texts(response) == ["1 suggestion accepted."]
+    assert list(issue.children.values_list("title", "story_points")) == [("Edited in admin", 8)]
+    suggestion.refresh_from_db()
+    assert suggestion.edited is True
+
+    undone = review(admin_client, suggestion, {"revert": ""})
+
+    assert texts(undone) == ["1 suggestion undone."]
+    assert not issue.children.exists()
+    assert Suggestion.objects.get(pk=suggestion.pk).review_status == "reverted"
+    assert texts(review(admin_client, suggestion, {"revert": ""})) == [
+        f"#{suggestion.pk}: Only an accepted suggestion can be undone; this one is reverted."
+    ]
+
+
+def test_bad_values_in_admin_are_reported_and_change_nothing(admin_client, user, issue):
+    estimate = suggest(user, "estimate")
+    response = review(admin_client, estimate, {"accept": "", "storyPoints": "5000"})
+    [message] = texts(response)
+    assert message.startswith(f"#{estimate.pk}: nothing was applied. storyPoints:")
+    breakdown = suggest(user, "breakdown")
+    response = review(admin_client, breakdown, {"accept": "", "title-0": "x"})  # none ticked
+    assert "nothing was applied" in texts(response)[0]
+    assert Issue.objects.get(pk=issue.pk).story_points is None
+    assert not issue.children.exists()
+
+
+def test_undo_in_admin_after_a_later_change_names_it(admin_client, user, issue):
+    from issues.services import issue_update
+
+    suggestion = suggest(user, "estimate")
+    act(admin_client, "accept", suggestion)
+    issue_update(issue=Issue.objects.get(pk=issue.pk), story_points=21)
+
+    response = act(admin_client, "revert", suggestion)
+
+    assert texts(response) == [
+        f"#{suggestion.pk}: This suggestion cannot be undone: SHOP-7's story points changed "
+        "since it was accepted. Undoing it would lose that change."
+    ]
+    assert Issue.objects.get(pk=issue.pk).story_points == 21
+
+
+def test_markdown_in_admin_is_rendered_and_sanitised(admin_client, user, fake, settings):
+    from tests.issues.test_markdown import HOSTILE, executable
+
+    settings.AI_PROVIDER = "openai"  # the fake model answers with the hostile text
+    settings.OPENAI_BASE_URL = fake.base_url
+    fake.configure(reply=HOSTILE)
+    baker.make(Issue, key="SHOP-7", title="Hostile", description=HOSTILE)
+    suggestion = suggest(user, "refine")
+
+    page = admin_client.get(f"{CHANGELIST}{suggestion.pk}/change/").content.decode()
+
+    assert "<strong>bold</strong>" in page  # rendered
+    assert executable(page) == []

@@ -21,7 +21,7 @@ PATHS = {
 }
 METADATA = {
     "refine": {"suggestionId", "improvementsCount", "refinedDescription"},
-    "estimate": {"suggestionId", "suggestedPoints"},
+    "estimate": {"suggestionId", "suggestedPoints", "similarIssues"},
     "breakdown": {"suggestionId", "subtasksCount", "totalPoints", "complexity", "subtasks"},
 }
 

@@ -66,8 +66,8 @@ def test_estimate_blends_the_model_confidence_with_checks():
         block='{"storyPoints": 4, "confidence": 0.9}',
         context=CONTEXT,
     )
-    assert good.metadata == {"suggestedPoints": 5}
-    assert off_scale.metadata == {"suggestedPoints": 3}  # snapped to the scale
+    assert good.metadata == {"suggestedPoints": 5, "similarIssues": []}
+    assert off_scale.metadata == {"suggestedPoints": 3, "similarIssues": []}  # snapped
     assert off_scale.confidence < good.confidence <= 1
 
 
@@ -75,7 +75,7 @@ def test_estimate_falls_back_to_the_prose():
     answer = answer_parse(
         kind="estimate", prose="I'd say **8 story points**.", block="", context=CONTEXT
     )
-    assert answer.metadata == {"suggestedPoints": 8}
+    assert answer.metadata == {"suggestedPoints": 8, "similarIssues": []}
     assert answer.confidence < 0.8
 
 
@@ -168,7 +168,7 @@ def test_a_block_nested_too_deeply_counts_as_no_block():
     answer = answer_parse(
         kind="estimate", prose="I'd say 3 points.", block="[" * 100_000, context=CONTEXT
     )
-    assert answer.metadata == {"suggestedPoints": 3}
+    assert answer.metadata["suggestedPoints"] == 3
 
 
 def test_subtasks_are_bounded_and_the_complexity_follows_their_points():
@@ -185,3 +185,55 @@ def test_subtasks_are_bounded_and_the_complexity_follows_their_points():
     assert {len(task["description"]) for task in answer.result["subtasks"]} == {2000}
     assert answer.result["totalPoints"] == 24
     assert answer.result["complexity"] == "high"
+
+
+def test_an_offline_answer_gets_its_own_figure_at_most_lowered_by_the_checks():
+    block = {"storyPoints": 5, "confidence": 0.45, "engine": "offline"}
+    offline = answer_parse(
+        kind="estimate", prose="Because.", block=json.dumps(block), context=CONTEXT
+    )
+    claims_more = answer_parse(
+        kind="estimate",
+        prose="Because.",
+        block=json.dumps(block | {"confidence": 0.95}),
+        context=CONTEXT,
+    )
+    model = answer_parse(
+        kind="estimate",
+        prose="Because.",
+        block=json.dumps(block | {"engine": "gpt"}),
+        context=CONTEXT,
+    )
+    assert offline.confidence == 0.45  # every check passed: its own figure, no more
+    assert claims_more.confidence == 0.6  # an offline answer never gets more than 0.6
+    assert model.confidence == round(0.4 * 0.45 + 0.6, 2)  # a model's: blended as before
+
+
+def test_the_offline_engine_line_is_shown_but_not_applied():
+    note = "_Offline refinement: a rule-based reading._"
+    answer = answer_parse(
+        kind="refine",
+        prose=f"## Goal\n\nNew.\n\n{note}",
+        block=json.dumps(
+            {"improvements": ["a"], "confidence": 0.5, "engine": "offline", "note": note}
+        ),
+        context=CONTEXT,
+    )
+    assert answer.metadata["refinedDescription"] == "## Goal\n\nNew."
+
+
+def test_an_empty_breakdown_of_an_issue_with_children_is_complete():
+    children = [{"key": "SHOP-2", "type": "SUBTASK", "title": "Build it", "storyPoints": 3}]
+    answer = answer_parse(
+        kind="breakdown",
+        prose="Its children already cover it:\n\n- SHOP-2 Build it",
+        block='{"subtasks": [], "complexity": "low", "confidence": 0.5}',
+        context=CONTEXT | {"children": children},
+    )
+    assert answer.metadata == {
+        "subtasksCount": 0,
+        "subtasks": [],
+        "totalPoints": 0,
+        "complexity": "low",
+    }
+    assert 0 < answer.confidence <= 1

@@ -58,9 +58,25 @@ def start_slow_call(service: Any, auth: dict[str, str]) -> threading.Thread:
     return thread
 
 
-def test_the_calls_of_a_killed_server_end_failed_and_free_their_slots(service_factory, auth):
+@pytest.fixture
+def fast_beats(service_factory: Any) -> Any:
+    """Servers that beat and sweep every few tenths of a second, stopped after the test: the
+    database's flush between tests takes every process's heartbeat row, and a fast sweeper
+    would take the next test's young calls for a dead process's."""
+    started: list[Any] = []
+
+    def start(**settings: str) -> Any:
+        started.append(service_factory(instance=next(instances), **settings))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def test_the_calls_of_a_killed_server_end_failed_and_free_their_slots(fast_beats, auth):
     beats = {"AI_HEARTBEAT": "0.3", "AI_MAX_CONCURRENT_STREAMS": "1"}
-    doomed = service_factory(instance=next(instances), **beats)
+    doomed = fast_beats(**beats)
     start_slow_call(doomed, auth)
     time.sleep(0.5)  # text flowing
     doomed.process.send_signal(signal.SIGKILL)
@@ -68,7 +84,7 @@ def test_the_calls_of_a_killed_server_end_failed_and_free_their_slots(service_fa
     [suggestion] = Suggestion.objects.all()
     assert suggestion.status == "streaming"  # nobody left to store how it ended
 
-    restarted = service_factory(instance=next(instances), **beats)
+    restarted = fast_beats(**beats)
     took = wait_until(lambda: Suggestion.objects.get().status != "streaming", timeout=10)
 
     suggestion.refresh_from_db()
@@ -80,10 +96,10 @@ def test_the_calls_of_a_killed_server_end_failed_and_free_their_slots(service_fa
     assert stream.types[-1] == "metadata"
 
 
-def test_the_calls_of_a_live_server_are_left_alone(service_factory, auth, fake):
+def test_the_calls_of_a_live_server_are_left_alone(fast_beats, auth, fake):
     beats = {"AI_HEARTBEAT": "0.2"}
-    working = service_factory(instance=next(instances), **beats)
-    service_factory(instance=next(instances), **beats)  # sweeps every 0.2 s meanwhile
+    working = fast_beats(**beats)
+    fast_beats(**beats)  # sweeps every 0.2 s meanwhile
     fake.configure(tokens=40)
     with working.client() as client:
         stream = read_stream(client, ESTIMATE, SLOW, headers=auth)  # 2 s, ten sweeps

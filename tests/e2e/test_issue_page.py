@@ -76,7 +76,7 @@ def test_each_operation_streams_then_shows_confidence_and_metadata(page, issue, 
     assert not grown["confidenceShown"]
     expect(page.locator("#ai-output")).to_have_attribute("aria-live", "polite")
     expect(page.get_by_role("button", name="Stop")).to_be_enabled()
-    expect(page.locator("#ai-review")).to_be_hidden()  # nothing to review before the end
+    expect(page.locator("#ai-result")).to_be_hidden()  # nothing to review before the end
     screenshot(page, f"{kind}-streaming")
 
     finished(page)
@@ -86,9 +86,11 @@ def test_each_operation_streams_then_shows_confidence_and_metadata(page, issue, 
     expect(page.locator("#ai-confidence")).to_have_text(f"Confidence: {percent}%")
     result = page.locator("#ai-result")
     if kind == "refine":
-        expect(result).to_contain_text("3 improvements to the description.")
-        expect(result.get_by_label("Current description")).to_contain_text(issue.description)
-        expect(result.get_by_label("Suggested description").locator(".prose")).to_have_text(
+        expect(result).to_contain_text("3 improvements to the description")
+        expect(result.get_by_label("Changes to the current description")).to_contain_text(
+            "Users cannot reset their password when"
+        )
+        expect(result.get_by_label(re.compile("^Description to apply"))).to_have_value(
             suggestion.metadata["refinedDescription"]
         )
     elif kind == "estimate":
@@ -99,9 +101,13 @@ def test_each_operation_streams_then_shows_confidence_and_metadata(page, issue, 
         rows = result.locator("tbody tr")
         expect(rows).to_have_count(len(subtasks))
         for row, subtask in zip(rows.all(), subtasks, strict=True):
-            expect(row).to_contain_text(subtask["title"])
-            expect(row.locator("td").last).to_have_text(str(subtask["storyPoints"]))
-        expect(result.locator("tfoot")).to_contain_text("Total8")
+            expect(row.get_by_label(re.compile("^Title of subtask"))).to_have_value(
+                subtask["title"]
+            )
+            expect(row.get_by_label(re.compile("^Points of subtask"))).to_have_value(
+                str(subtask["storyPoints"])
+            )
+        expect(result.locator("tfoot")).to_contain_text("Selected8")
         expect(result).to_contain_text("3 subtasks, 8 points in all, low complexity.")
     expect(page.locator("#ai-status")).to_contain_text("Done.")
     expect(page.locator("#history-list li").first).to_contain_text("Completed")
@@ -199,13 +205,13 @@ def test_accepting_a_suggestion_updates_the_issue_in_place(page, issue, fake, ki
     finished(page)
     suggestion = latest_suggestion()
 
-    page.locator("#ai-review").get_by_role("button", name="Accept").click()
+    page.locator("#ai-result").locator('[data-review="accept"]').click()
 
     expect(page.locator("#ai-status")).to_contain_text("Accepted")
-    if kind == "refine":
-        expect(page.locator("#issue-description")).to_have_text(
-            suggestion.metadata["refinedDescription"]
-        )
+    if kind == "refine":  # rendered as markdown
+        description = page.locator("#issue-description")
+        expect(description.get_by_role("heading", name="Acceptance criteria")).to_be_visible()
+        expect(description.locator("li")).to_have_count(3)
     elif kind == "estimate":
         expect(page.locator("#issue-points")).to_have_text("5")
     else:
@@ -304,9 +310,9 @@ def test_a_reload_in_the_middle_shows_the_text_so_far_and_follows_it_to_the_end(
     assert Suggestion.objects.count() == 1
     assert fake.stats["requests"] == 1
     expect(page.locator("#ai-result")).to_contain_text("improvements to the description")
-    expect(page.locator("#ai-result [data-field=refinedDescription]")).to_have_text(
-        suggestion.metadata["refinedDescription"]
-    )
+    expect(
+        page.locator("#ai-result").get_by_label(re.compile("^Description to apply"))
+    ).to_have_value(suggestion.metadata["refinedDescription"])
     screenshot(page, "reloaded-refine")
 
 
@@ -359,3 +365,30 @@ def test_a_second_click_while_one_runs_starts_nothing(page, issue, fake):
     assert posts[0].headers["idempotency-key"]
     assert Suggestion.objects.count() == 1
     assert fake.stats["requests"] == 1
+
+
+def test_the_estimate_shows_its_evidence_and_the_page_lists_similar_issues(page, fake):
+    from issues.services import issue_create
+    from tests.issues.history import make_history
+
+    make_history()
+    issue_create(
+        key="SHOP-7", title="Password reset mail never arrives", description="No reset email."
+    )
+    open_issue(page, "SHOP-7")
+    similar = page.get_by_role("region", name="Similar issues")
+    first = similar.locator("tbody tr").first
+    expect(first.get_by_role("link", name="SHOP-1")).to_have_attribute("href", "/issues/SHOP-1/")
+    expect(first).to_contain_text("Reset password email is not sent")
+    expect(similar).not_to_contain_text("OTHER-1")  # another project
+
+    start(page, "estimate")
+    finished(page)
+    evidence = page.locator("#ai-result").get_by_role("list", name="Similar past issues")
+    link = evidence.get_by_role("link", name="SHOP-1")
+    expect(link).to_have_attribute("href", "/issues/SHOP-1/")
+    expect(evidence.locator("li").first).to_contain_text("3 points")
+    expect(evidence.locator("li").first).to_contain_text("% similar")
+    screenshot(page, "estimate-evidence")
+    link.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reset password email is not sent")

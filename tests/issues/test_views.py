@@ -69,7 +69,7 @@ def test_issue_page_shows_children_and_own_suggestions(browser_client, user, oth
 
     assert response.status_code == 200
     assert [c.key for c in response.context["children"]] == ["ISSUE-2"]
-    assert list(response.context["suggestions"]) == [mine]
+    assert [suggestion for suggestion, _ in response.context["suggestions"]] == [mine]
     assert b'data-refine-url="/api/ai/refine-description-stream"' in response.content
     assert b'aria-live="polite"' in response.content
 

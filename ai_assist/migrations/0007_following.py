@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ai_assist', '0004_review_outcomes'),
+        ('ai_assist', '0006_review_undo'),
         ('issues', '0002_bounded_keys_and_descriptions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
