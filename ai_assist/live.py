@@ -566,9 +566,12 @@ def _exchange(
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT {quote('id')}, {quote('cancel_requested')} FROM {table}"  # noqa: S608
-                f" WHERE {quote('worker')} = %s AND {quote('followed_until')} >= %s"
-                f" AND {quote('status')} = %s",
-                [WORKER_ID, connection.ops.adapt_datetimefield_value(now), STREAMING.value],
+                f" WHERE {quote('worker')} = %s AND {quote('status')} = %s"
+                # A stop asked for stays asked for after the follower's mark runs out; IS NOT
+                # NULL lets the partial index on (worker, followed_until) serve the query.
+                f" AND {quote('followed_until')} IS NOT NULL"
+                f" AND ({quote('followed_until')} >= %s OR {quote('cancel_requested')})",
+                [WORKER_ID, STREAMING.value, connection.ops.adapt_datetimefield_value(now)],
             )
             flags = [(pk, bool(cancel)) for pk, cancel in cursor.fetchall()]
     if renew:
