@@ -339,7 +339,8 @@ def test_going_offline_in_the_middle_ends_with_the_full_text(
         shown = page.locator("#ai-output").text_content()
     suggestion = latest_suggestion()
     assert suggestion.status == "completed"
-    assert shown == suggestion.text.rstrip()  # no gap, no word twice
+    # No gap, no word twice (the finished text is shown again as markdown: spacing may move).
+    assert shown.split() == suggestion.text.split()
     assert resumed and "last-event-id" in resumed[-1]  # picked up where it broke
     assert Suggestion.objects.count() == 1
     assert fake.stats["requests"] == 1
