@@ -19,6 +19,7 @@ from ai_assist import services, usage
 from ai_assist.models import Suggestion, TokenBudget
 from ai_assist.review import review_details
 from ai_assist.serializers import AcceptSerializer
+from issues.admin import IssueAdmin
 from issues.markdown import markdown_html
 from issues.models import Issue
 
@@ -72,6 +73,16 @@ class SuggestionInline(admin.TabularInline):
     @admin.display(description="confidence", ordering="confidence")
     def confidence_percent(self, suggestion: Suggestion) -> str | None:
         return _percent(suggestion)
+
+
+# Issues in admin show their suggestions: ai_assist adds its inline to the issue admin from its
+# own side (issues never imports ai_assist), as a subclass registered in place of issues' own.
+class IssueWithSuggestionsAdmin(IssueAdmin):
+    inlines = [*IssueAdmin.inlines, SuggestionInline]
+
+
+admin.site.unregister(Issue)
+admin.site.register(Issue, IssueWithSuggestionsAdmin)
 
 
 @admin.register(Suggestion)

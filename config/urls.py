@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/docs/", DocsView.as_view(url_name="schema"), name="docs"),
     path("insights/", include("insights.urls")),
     path("", include("issues.page_urls")),
+    path("", include("ai_assist.page_urls")),
 ]
 
 handler400 = "config.errors.bad_request"
