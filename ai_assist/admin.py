@@ -30,11 +30,25 @@ TEXT_STYLE = (
 )
 
 
+SHORT_KINDS = {
+    Suggestion.Kind.REFINE: "Refine",
+    Suggestion.Kind.ESTIMATE: "Estimate",
+    Suggestion.Kind.BREAKDOWN: "Break down",
+}
+
 MARKDOWN_STYLE = "max-width: 60em; font-size: 0.875rem; color: var(--body-fg);"
 
 
 def _percent(suggestion: Suggestion) -> str | None:
     return None if suggestion.confidence is None else f"{suggestion.confidence:.0%}"
+
+
+def _review(suggestion: Suggestion) -> str | None:
+    """The review state, for a completed suggestion only: a call that failed or was cancelled
+    has nothing to review (its stored "pending" is only the field's default)."""
+    if suggestion.status != Suggestion.Status.COMPLETED:
+        return None
+    return suggestion.get_review_status_display()
 
 
 def _points(points: int | None) -> str:
@@ -60,7 +74,7 @@ class SuggestionInline(admin.TabularInline):
 
     model = Suggestion
     fk_name = "issue"
-    fields = ["kind", "status", "confidence_percent", "review_status", "user", "created_at"]
+    fields = ["kind", "status", "confidence_percent", "review", "user", "created_at"]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
     extra = 0
@@ -73,6 +87,10 @@ class SuggestionInline(admin.TabularInline):
     @admin.display(description="confidence", ordering="confidence")
     def confidence_percent(self, suggestion: Suggestion) -> str | None:
         return _percent(suggestion)
+
+    @admin.display(description="review", ordering="review_status")
+    def review(self, suggestion: Suggestion) -> str | None:
+        return _review(suggestion)
 
 
 # Issues in admin show their suggestions: ai_assist adds its inline to the issue admin from its
@@ -87,19 +105,18 @@ admin.site.register(Issue, IssueWithSuggestionsAdmin)
 
 @admin.register(Suggestion)
 class SuggestionAdmin(admin.ModelAdmin):
+    # Narrow enough for a 1,280-pixel screen beside admin's sidebar and filters: the model and
+    # the cost are on each suggestion's page (and the model among the filters).
     list_display = [
         "id",
         "issue_link",
-        "kind",
-        "status",
+        "kind_short",
+        "outcome",
         "confidence_percent",
-        "model",
-        "cost",
-        "review_status",
         "user",
         "age",
     ]
-    list_display_links = ["id", "kind"]
+    list_display_links = ["id", "kind_short"]
     list_filter = ["kind", "status", "review_status", "provider", "model"]
     list_select_related = ["issue", "user"]
     search_fields = ["issue_key", "issue__title", "text", "error", "user__username"]
@@ -111,7 +128,7 @@ class SuggestionAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     ("issue_link", "kind", "user"),
-                    ("status", "review_status", "reviewed_by", "reviewed_at"),
+                    ("status", "review", "reviewed_by", "reviewed_at"),
                     ("edited", "reverted_by", "reverted_at"),
                 ]
             },
@@ -149,6 +166,7 @@ class SuggestionAdmin(admin.ModelAdmin):
     ]
     readonly_fields = [
         "issue_link",
+        "review",
         "edited",
         "reverted_by",
         "reverted_at",
@@ -181,6 +199,21 @@ class SuggestionAdmin(admin.ModelAdmin):
     @admin.display(description="confidence", ordering="confidence")
     def confidence_percent(self, suggestion: Suggestion) -> str | None:
         return _percent(suggestion)
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_short(self, suggestion: Suggestion) -> str:
+        return SHORT_KINDS[suggestion.kind]
+
+    @admin.display(description="review", ordering="review_status")
+    def review(self, suggestion: Suggestion) -> str | None:
+        return _review(suggestion)
+
+    @admin.display(description="outcome", ordering="status")
+    def outcome(self, suggestion: Suggestion) -> str:
+        """How the call ended and, once completed, its review: one column for both."""
+        if review := _review(suggestion):
+            return "Pending review" if review == "Pending" else review
+        return suggestion.get_status_display()
 
     @admin.display(description="confidence before calibration", ordering="raw_confidence")
     def raw_confidence_percent(self, suggestion: Suggestion) -> str | None:
