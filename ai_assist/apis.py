@@ -1,7 +1,10 @@
-"""The AI assistant's JSON API: the three legacy operations and the review of suggestions."""
+"""The AI assistant's JSON API: the three legacy operations, the review of suggestions, and
+stopping one."""
 
+import re
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import (
@@ -16,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ai_assist import schema, selectors, services, usage
+from ai_assist import live, schema, selectors, services, usage
 from ai_assist.models import Suggestion
 from ai_assist.providers import ProviderError
 from ai_assist.serializers import AcceptSerializer, AIRequestSerializer
@@ -244,6 +247,41 @@ class SuggestionRejectApi(APIView):
         return Response(SuggestionOutputSerializer(suggestion).data)
 
 
+class SuggestionCancelApi(APIView):
+    """Stop a running suggestion at once: it ends cancelled with its text so far, and each
+    reader gets one error event saying it was stopped. 409 when it is not running."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: SuggestionOutputSerializer,
+            409: schema.DetailSerializer,
+            503: schema.DetailSerializer,
+            404: None,
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        suggestion = _suggestion(request, pk)
+        if suggestion.status == Suggestion.Status.STREAMING:
+            suggestion = async_to_sync(live.cancel)(suggestion)
+            if suggestion.status == Suggestion.Status.CANCELLED:
+                return Response(SuggestionOutputSerializer(suggestion).data)
+        if suggestion.status == Suggestion.Status.STREAMING:
+            detail = "The server running this suggestion did not stop it in time; try again."
+            return Response({"detail": detail}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        detail = f"Only a running suggestion can be stopped; this one is {suggestion.status}."
+        return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
+
+
+class IdempotencyKeyReused(exceptions.APIException):
+    status_code = 422
+    default_detail = "This Idempotency-Key was sent with another request."
+
+
+# 1 to 255 visible ASCII characters.
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
 class UsageApi(APIView):
     """Your AI usage in the calendar month so far (UTC): tokens, cost, budget, calls per kind."""
 
@@ -274,15 +312,26 @@ class UsageApi(APIView):
         return Response(self.OutputSerializer(usage.month_usage(user=request.user)).data)
 
 
-def start_suggestion(*, user: Any, kind: str, data: Any) -> Suggestion:
-    """Validate an AI request and store its suggestion, for the streams and the JSON endpoints.
+def start_suggestion(
+    *, user: Any, kind: str, data: Any, key: str | None = None
+) -> services.Started:
+    """Validate an AI request and store its suggestion, for the streams and the JSON endpoints;
+    with an Idempotency-Key `key`, find the suggestion an earlier request with it started.
 
     Raise DRF's APIException for a request that is refused; nothing is stored then.
     """
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise serializers.ValidationError(
+            {"Idempotency-Key": ["An Idempotency-Key is 1 to 255 visible ASCII characters."]}
+        )
     serializer = AIRequestSerializer(data=data)
     serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
     try:
-        return services.suggestion_start(user=user, kind=kind, data=serializer.validated_data)
+        if key is None:
+            suggestion = services.suggestion_start(user=user, kind=kind, data=data)
+            return services.Started(suggestion, repeat=False)
+        return services.suggestion_start_once(user=user, kind=kind, data=data, key=key)
     except DjangoValidationError as error:
         raise serializers.ValidationError(error.message_dict) from error
     except services.TooManyCalls as error:
@@ -290,6 +339,8 @@ def start_suggestion(*, user: Any, kind: str, data: Any) -> Suggestion:
         throttled = exceptions.Throttled(wait=wait, detail=error.message)
         throttled.wait = error.retry_after  # Retry-After all the same
         raise throttled from error
+    except services.IdempotencyConflict as error:
+        raise IdempotencyKeyReused(error.message) from error
 
 
 class _OperationApi(APIView):
@@ -298,13 +349,22 @@ class _OperationApi(APIView):
     kind: str
 
     def post(self, request: Request) -> Response:
-        suggestion = start_suggestion(user=request.user, kind=self.kind, data=request.data)
+        started = start_suggestion(
+            user=request.user,
+            kind=self.kind,
+            data=request.data,
+            key=request.headers.get("Idempotency-Key"),
+        )
+        if started.repeat:
+            live.follow_mark(started.suggestion)
         try:
-            answer = services.suggestion_answer(suggestion=suggestion)
+            answer = async_to_sync(live.answer)(started)
         except ProviderError as error:
             timed_out = error.reason == ProviderError.TIMEOUT
             code = status.HTTP_504_GATEWAY_TIMEOUT if timed_out else status.HTTP_502_BAD_GATEWAY
             return Response({"error": error.message}, status=code)
+        except live.Stopped as error:
+            return Response({"error": str(error)}, status=status.HTTP_409_CONFLICT)
         return Response(answer)
 
 
@@ -330,11 +390,16 @@ def _operation_schema(kind: str) -> Any:
                         "spent; see Retry-After."
                     ),
                 ),
+                409: OpenApiResponse(
+                    schema.ErrorSerializer, description="The call was stopped before it ended."
+                ),
+                422: schema.KEY_REUSED,
                 502: OpenApiResponse(schema.ErrorSerializer, description="The AI service failed."),
                 504: OpenApiResponse(
                     schema.ErrorSerializer, description="The AI service did not answer in time."
                 ),
             },
+            parameters=[schema.IDEMPOTENCY_KEY],
         )
     )
 

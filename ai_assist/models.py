@@ -95,12 +95,34 @@ class Suggestion(models.Model):
     # context was read: an edit saved since is not silently overwritten by accepting it.
     worker = models.CharField(max_length=64, blank=True)
     issue_updated_at = models.DateTimeField(null=True, blank=True)
+    # Following it (ai_assist/live.py): the Idempotency-Key its call came with and a digest of
+    # what that call asked; until when a reader on another server process follows it (its own
+    # process then writes its text as it grows), and whether one asked to stop it.
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_digest = models.CharField(max_length=64, blank=True)
+    followed_until = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        # The limits count a user's recent calls and sum their tokens this month
-        # (services.user_check_limits): with the tokens in the index, the sum reads no rows.
-        indexes = [models.Index(fields=["user", "created_at", "total_tokens"])]
+        indexes = [
+            # The limits count a user's recent calls and sum their tokens this month
+            # (services.user_check_limits): with the tokens in the index, the sum reads no rows.
+            models.Index(fields=["user", "created_at", "total_tokens"]),
+            # Each process asks often which of its calls are followed from elsewhere.
+            models.Index(
+                fields=["worker", "followed_until"],
+                condition=models.Q(followed_until__isnull=False),
+                name="ai_suggestion_followed",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="ai_suggestion_idempotency_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_kind_display()} of {self.issue_key} ({self.status})"

@@ -7,6 +7,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
@@ -127,11 +128,35 @@ def _metadata_event(kind: str) -> type[serializers.Serializer]:
     return type(f"{NAMES[kind]}MetadataEventSerializer", (serializers.Serializer,), fields)
 
 
-STREAM = """Server-Sent Events (`text/event-stream`). Each event is one `data:` line holding one
-JSON object (one of the shapes below), then a blank line; `id:` lines and `: ping` comments may
-appear too. `text` events, in order, make up the answer; then exactly one `confidence` and one
-`metadata` event, and the stream ends. On failure at any point: one `error` event, and the
-stream ends. Bad input, missing credentials and limits are answered with JSON, never a stream."""
+METADATA_EVENTS = {kind: _metadata_event(kind) for kind in METADATA}
+
+
+STREAM = """Server-Sent Events (`text/event-stream`). Each event is an `id:` line and one `data:`
+line holding one JSON object (one of the shapes below), then a blank line; `: ping` comment lines
+may appear too. `text` events, in order, make up the answer; then exactly one `confidence` and
+one `metadata` event, and the stream ends. On failure at any point: one `error` event, and the
+stream ends. The `X-Suggestion-Id` header names the suggestion, to follow it again with
+`GET /api/ai/suggestions/{id}/events` should the connection drop. Bad input, missing
+credentials and limits are answered with JSON, never a stream."""
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description=(
+        "1 to 255 visible ASCII characters. The same key from the same user within 24 hours "
+        "starts nothing new: the stream follows the call it started from its start, the JSON "
+        "operation waits for its end and answers the same. With another request: 422."
+    ),
+)
+KEY_REUSED = OpenApiResponse(
+    DetailSerializer, description="The Idempotency-Key was sent with another request."
+)
+
+EVENTS = """Replay the suggestion's events from its start, or only those after the event named by
+`Last-Event-ID` (or `?lastEventId=`), then follow it live until it ends; the same events and
+ids as its stream. Text may be cut differently from the first time; the text put together is
+the stored `text`. A cancelled suggestion ends with an `error` event saying it was stopped."""
 
 
 EXAMPLE_METADATA = {
@@ -197,7 +222,7 @@ def _stream_view(kind: str, summary: str) -> type[APIView]:
         serializers={
             "text": TextEventSerializer,
             "confidence": ConfidenceEventSerializer,
-            "metadata": _metadata_event(kind),
+            "metadata": METADATA_EVENTS[kind],
             "error": ErrorEventSerializer,
         },
         resource_type_field_name="type",
@@ -221,7 +246,9 @@ def _stream_view(kind: str, summary: str) -> type[APIView]:
                     "spent; see Retry-After."
                 ),
             ),
+            422: KEY_REUSED,
         },
+        parameters=[IDEMPOTENCY_KEY],
         operation_id=f"ai_{kind}_stream",
         tags=["ai"],
     )
@@ -239,11 +266,59 @@ STREAMS = {
 }
 
 
+def _events_view() -> type[APIView]:
+    events = PolymorphicProxySerializer(
+        component_name="SuggestionStreamEvent",
+        serializers={
+            "text": TextEventSerializer,
+            "confidence": ConfidenceEventSerializer,
+            "metadata": PolymorphicProxySerializer(
+                component_name="AnyMetadataEvent",
+                serializers=list(METADATA_EVENTS.values()),
+                resource_type_field_name=None,
+            ),
+            "error": ErrorEventSerializer,
+        },
+        resource_type_field_name="type",
+    )
+
+    @extend_schema(
+        summary="Follow a suggestion's events",
+        description=EVENTS,
+        parameters=[
+            OpenApiParameter("id", int, OpenApiParameter.PATH),
+            OpenApiParameter(
+                "Last-Event-ID",
+                str,
+                OpenApiParameter.HEADER,
+                description="The id of the last event the client has (EventSource sends it).",
+            ),
+            OpenApiParameter(
+                "lastEventId", str, description="The same, for clients that cannot set it."
+            ),
+        ],
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(events, description="The event stream."),
+            400: OpenApiResponse(DetailSerializer, description="A Last-Event-ID that is no id."),
+            401: OpenApiResponse(DetailSerializer, description="No credentials."),
+            404: OpenApiResponse(DetailSerializer, description="No such suggestion of yours."),
+        },
+        operation_id="ai_suggestion_events",
+        tags=["ai"],
+    )
+    def get(self: APIView, request: Any, pk: int) -> None:
+        raise NotImplementedError
+
+    return type("SuggestionEventsSchema", (APIView,), {"get": get})
+
+
 def add_streams(endpoints: list[tuple]) -> list[tuple]:
-    """Add the three streams, which drf-spectacular cannot see (they are not DRF views)."""
+    """Add the event streams, which drf-spectacular cannot see (they are not DRF views)."""
     for name, view in STREAMS.items():
         path = reverse(name)
         endpoints.append((path, path.lstrip("/"), "POST", view.as_view()))
+    path = "/api/ai/suggestions/{pk}/events"
+    endpoints.append((path, path.lstrip("/"), "GET", _events_view().as_view()))
     return endpoints
 
 

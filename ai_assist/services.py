@@ -2,6 +2,8 @@
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import math
 import re
@@ -14,7 +16,7 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -55,8 +57,74 @@ class Event:
 
 PING = Event("ping")
 
+# How long an Idempotency-Key names its call.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
-def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestion:
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key that named another request; the message is meant for a person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Started:
+    """The suggestion of a call, and whether an earlier call with its key started it."""
+
+    suggestion: Suggestion
+    repeat: bool
+
+
+def suggestion_start_once(*, user: Any, kind: str, data: dict[str, Any], key: str) -> Started:
+    """Start a suggestion, unless this user sent the same `key` within IDEMPOTENCY_WINDOW.
+
+    Then return that call's suggestion (a repeat starts nothing and is not counted against
+    the limits), or raise IdempotencyConflict if it asked something else. Otherwise as
+    suggestion_start; an older call's key is released.
+    """
+    digest = request_digest(kind=kind, data=data)
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                earlier = Suggestion.objects.filter(user=user, idempotency_key=key).first()
+                if earlier and timezone.now() - earlier.created_at > IDEMPOTENCY_WINDOW:
+                    Suggestion.objects.filter(pk=earlier.pk).update(idempotency_key="")
+                    earlier = None  # the key is free again
+            if earlier and earlier.request_digest != digest:
+                raise IdempotencyConflict(
+                    "This Idempotency-Key was sent with another request in the last 24 "
+                    "hours; use a new key for a new request."
+                )
+            if earlier:
+                return Started(earlier, repeat=True)
+            suggestion = suggestion_start(
+                user=user, kind=kind, data=data, idempotency_key=key, request_digest=digest
+            )
+            return Started(suggestion, repeat=False)
+        except IntegrityError:
+            # The key's unique constraint: another request with it stored its suggestion
+            # first; look again, and find it.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def request_digest(*, kind: str, data: dict[str, Any]) -> str:
+    """Return a digest of an operation and its validated body, to tell requests apart."""
+    canonical = json.dumps([kind, data], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def suggestion_start(
+    *,
+    user: Any,
+    kind: str,
+    data: dict[str, Any],
+    idempotency_key: str = "",
+    request_digest: str = "",
+) -> Suggestion:
     """Look up the issue's context and store a new suggestion, `streaming` from now on.
 
     An estimate's context also holds its evidence: the project's most similar past issues and
@@ -81,12 +149,27 @@ def suggestion_start(*, user: Any, kind: str, data: dict[str, Any]) -> Suggestio
         context |= estimate_evidence(issue=issue, context=context)
     elif kind == Suggestion.Kind.BREAKDOWN:
         context |= selectors.breakdown_precedents(issue=issue, context=context)
-    return _suggestion_insert(user=user, kind=kind, issue=issue, data=data, context=context)
+    return _suggestion_insert(
+        user=user,
+        kind=kind,
+        issue=issue,
+        data=data,
+        context=context,
+        idempotency_key=idempotency_key,
+        request_digest=request_digest,
+    )
 
 
 @transaction.atomic
 def _suggestion_insert(
-    *, user: Any, kind: str, issue: Issue | None, data: dict[str, Any], context: dict[str, Any]
+    *,
+    user: Any,
+    kind: str,
+    issue: Issue | None,
+    data: dict[str, Any],
+    context: dict[str, Any],
+    idempotency_key: str,
+    request_digest: str,
 ) -> Suggestion:
     user_check_limits(user=user)
     provider = get_provider()
@@ -101,6 +184,8 @@ def _suggestion_insert(
         model=provider.model_name(),
         worker=worker_id(),
         issue_updated_at=issue.updated_at if issue else None,
+        idempotency_key=idempotency_key,
+        request_digest=request_digest,
     )
     return rows.insert(suggestion)
 
@@ -127,16 +212,8 @@ def user_check_limits(*, user: Any) -> None:
     # Raw SQL: every AI call runs this, and the ORM would spend ten times the query's own time
     # compiling it (0.45 ms against 0.05 ms). Datetimes go in as the ORM stores them.
     moment = connection.ops.adapt_datetimefield_value
+    _lock_user(user)
     with connection.cursor() as cursor:
-        if connection.features.has_select_for_update:
-            # The user's row locked until the new suggestion is stored: one user's calls start
-            # one at a time, as SQLite's write lock has all calls do, so that two at the same
-            # instant (on PostgreSQL) cannot both take the last slot. NO KEY: rows that refer
-            # to the user may still be written meanwhile (a review storing its reviewer, while
-            # it holds the issue this call refers to: each would wait for the other).
-            table, pk = map(connection.ops.quote_name, (user._meta.db_table, user._meta.pk.column))
-            lock = "NO KEY UPDATE" if connection.features.has_select_for_no_key_update else "UPDATE"
-            cursor.execute(f"SELECT 1 FROM {table} WHERE {pk} = %s FOR {lock}", [user.pk])  # noqa: S608
         # The user's own budget comes along in the same query (a look-up by its unique key):
         # without a budget, the check costs no query more.
         cursor.execute(
@@ -176,6 +253,22 @@ def user_check_limits(*, user: Any) -> None:
         raise TooManyCalls(
             "Too many AI calls are running for you; wait for one to end.", retry_after=5
         )
+
+
+def _lock_user(user: Any) -> None:
+    """Lock the user's row until the transaction ends (where the database can).
+
+    One user's calls then start one at a time, as SQLite's write lock has all calls do, so
+    that two at the same instant (on PostgreSQL) cannot both take the last slot. NO KEY: rows
+    that refer to the user may still be written meanwhile (a review storing its reviewer,
+    while it holds the issue this call refers to: each would wait for the other).
+    """
+    if not connection.features.has_select_for_update:
+        return
+    table, pk = map(connection.ops.quote_name, (user._meta.db_table, user._meta.pk.column))
+    lock = "NO KEY UPDATE" if connection.features.has_select_for_no_key_update else "UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE {pk} = %s FOR {lock}", [user.pk])  # noqa: S608
 
 
 _PERIODS = {"s": (1, "second"), "m": (60, "minute"), "h": (3600, "hour"), "d": (86400, "day")}
@@ -274,6 +367,13 @@ def call_deadline() -> float:
 
 def _left(deadline: float) -> float:
     return deadline - asyncio.get_running_loop().time()
+
+
+def error_reason(message: str) -> str:
+    """Return the reason of a stored error: TIMEOUT for the two time-outs, which name the
+    setting to raise (AI_TIMEOUT, AI_DEADLINE), and nothing else does."""
+    timed_out = "AI_TIMEOUT" in message or "AI_DEADLINE" in message
+    return ProviderError.TIMEOUT if timed_out else "unavailable"
 
 
 def _past_deadline() -> ProviderError:

@@ -20,6 +20,10 @@ urlpatterns = [
     path(
         "suggestions/<int:pk>/reject", apis.SuggestionRejectApi.as_view(), name="suggestion-reject"
     ),
+    path("suggestions/<int:pk>/events", views.suggestion_events, name="suggestion-events"),
+    path(
+        "suggestions/<int:pk>/cancel", apis.SuggestionCancelApi.as_view(), name="suggestion-cancel"
+    ),
     path(
         "suggestions/<int:pk>/revert", apis.SuggestionRevertApi.as_view(), name="suggestion-revert"
     ),

@@ -29,6 +29,8 @@ class Outcome:
     error: str = ""  # a transport problem: refused, reset, cut before the end
     left: bool = False  # the client hung up on purpose
     stalled: bool = False  # the client stopped reading for a while
+    suggestion_id: int | None = None  # the X-Suggestion-Id header
+    ids: list[tuple[float, int]] | None = None  # when each event with an id came (keep_ids)
 
     @property
     def ttft(self) -> float | None:
@@ -60,6 +62,7 @@ class _Stream(asyncio.Protocol):
         leave_at_first_text: bool,
         keep_text: bool,
         stall: tuple[int, float] | None,
+        on_headers: "asyncio.Future[Outcome] | None" = None,
     ) -> None:
         self.request = request
         self.outcome = outcome
@@ -69,6 +72,8 @@ class _Stream(asyncio.Protocol):
         self.leave_at_first_text = leave_at_first_text
         self.keep_text = keep_text
         self.stall = stall
+        self.on_headers = on_headers
+        self.ids = outcome.ids
         self.parser = httptools.HttpResponseParser(self)
         self.buffer = b""
         self.last: float | None = None  # when the last text came
@@ -84,8 +89,14 @@ class _Stream(asyncio.Protocol):
         except httptools.HttpParserError as error:
             self._end(f"bad HTTP: {error}")
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"x-suggestion-id":
+            self.outcome.suggestion_id = int(value)
+
     def on_headers_complete(self) -> None:
         self.outcome.status = self.parser.get_status_code()
+        if self.on_headers is not None and not self.on_headers.done():
+            self.on_headers.set_result(self.outcome)
 
     def on_body(self, body: bytes) -> None:
         now = time.perf_counter()
@@ -95,7 +106,13 @@ class _Stream(asyncio.Protocol):
         text = False
         for event in events:
             if not event.startswith(b"data:"):
-                continue  # comments (keep-alive pings), ids
+                # Comment lines (keep-alive pings) and the event's id come before its data.
+                head, found, data = event.partition(b"\ndata:")
+                if not found:
+                    continue
+                event = b"data:" + data
+                if self.ids is not None and (at := head.rfind(b"id: ")) >= 0:
+                    self.ids.append((now, int(head[at + 4 :].split(b"\n", 1)[0])))
             seen += 1
             if self.text_marker in event:
                 text = True
@@ -146,6 +163,12 @@ class _Stream(asyncio.Protocol):
                 self.transport.close()
 
 
+def get(path: str, headers: dict[str, str]) -> bytes:
+    """Encode a GET; the connection closes with the response."""
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{head}\r\n").encode()
+
+
 def post(path: str, body: Any, headers: dict[str, str]) -> bytes:
     """Encode a POST with a JSON body; the connection closes with the response."""
     data = json.dumps(body).encode()
@@ -164,14 +187,17 @@ async def stream(
     leave_after: int | None = None,
     leave_at_first_text: bool = False,
     keep_text: bool = False,
+    keep_ids: bool = False,
     stall: tuple[int, float] | None = None,
+    on_headers: "asyncio.Future[Outcome] | None" = None,
     timeout: float = 120,
 ) -> Outcome:
     """Send one request to 127.0.0.1:`port` and read its event stream to the end (or leave
     after `leave_after` events, or at the first text; or, with `stall` (events, seconds), stop
-    reading after that many events for that long, through a small receive buffer)."""
+    reading after that many events for that long, through a small receive buffer). With
+    `keep_ids`, note when each event with an id came; `on_headers` is set once they came."""
     loop = asyncio.get_running_loop()
-    outcome = Outcome(started=time.perf_counter())
+    outcome = Outcome(started=time.perf_counter(), ids=[] if keep_ids else None)
     done = loop.create_future()
     transport = None
     sock = socket.socket()
@@ -190,6 +216,7 @@ async def stream(
                 leave_at_first_text=leave_at_first_text,
                 keep_text=keep_text,
                 stall=stall,
+                on_headers=on_headers,
             ),
             sock=sock,
         )

@@ -86,16 +86,16 @@ def rss_bytes(pid: int) -> int:
 
 
 class PeakMemory:
-    """Sample a process tree's RSS every few milliseconds in a thread; keep the peak."""
+    """Sample process trees' RSS every few milliseconds in a thread; keep the peak of their sum."""
 
-    def __init__(self, pid: int, every: float = 0.02) -> None:
-        self.pid, self.every, self.peak = pid, every, 0
+    def __init__(self, *pids: int, every: float = 0.02) -> None:
+        self.pids, self.every, self.peak = pids, every, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes(self.pid))
+            self.peak = max(self.peak, sum(map(rss_bytes, self.pids)))
             self._stop.wait(self.every)
 
     def __enter__(self) -> "PeakMemory":
@@ -171,6 +171,9 @@ def service_env(*, database_url: str, upstream_port: int, provider: str) -> dict
         "AI_TIMEOUT": "60",
         "AI_RATE_LIMIT": "1000000/min",
         "AI_MAX_CONCURRENT_STREAMS": "0",
+        # The first-text probes leave at their first text: their calls end then, rather than
+        # run on for a grace and load the probes that follow.
+        "AI_DETACH_GRACE": "0",
     }
 
 
@@ -213,11 +216,14 @@ def keep_load_off_the_server_core(workers: int) -> None:
         os.sched_setaffinity(0, CPUS[1:])
 
 
-def service(*, workers: int, env: dict[str, str]) -> contextlib.AbstractContextManager[Process]:
+def service(
+    *, workers: int, env: dict[str, str], name: str = "server", pinned: bool = True
+) -> contextlib.AbstractContextManager[Process]:
+    """Run the service under uvicorn; one worker gets a core of its own, unless not `pinned`."""
     args = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
     args += ["--port", "{port}", "--workers", str(workers), "--backlog", "4096"]
-    cpus = {CPUS[0]} if workers == 1 and len(CPUS) > 1 else None
-    return running("server", [*args, "--no-access-log"], env, cpus)
+    cpus = {CPUS[0]} if pinned and workers == 1 and len(CPUS) > 1 else None
+    return running(name, [*args, "--no-access-log"], env, cpus)
 
 
 def database_prepare(database_url: str, *, users: int) -> list[str]:

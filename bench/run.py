@@ -7,6 +7,8 @@ status and the server's peak memory. Run it with `bin/bench` (see the README's P
 
 import argparse
 import asyncio
+import bisect
+import contextlib
 import json
 import os
 import statistics
@@ -98,6 +100,42 @@ async def load(port: int, requests: list[bytes], marker: bytes) -> list[client.O
     return await asyncio.gather(*(client.stream(port, r, text_marker=marker) for r in requests))
 
 
+async def load_followed(
+    port: int, other: int, requests: list[bytes], tokens: list[str]
+) -> tuple[list[client.Outcome], list[client.Outcome]]:
+    """Post each stream to `port` and, once its headers name its suggestion, follow it with
+    GET .../events on `other` (as its poster's user); return the posters and the followers."""
+
+    async def one(i: int, request: bytes) -> tuple[client.Outcome, client.Outcome]:
+        heard = asyncio.get_running_loop().create_future()
+        post = asyncio.ensure_future(client.stream(port, request, keep_ids=True, on_headers=heard))
+        await asyncio.wait([heard, post], return_when=asyncio.FIRST_COMPLETED)
+        pk = heard.result().suggestion_id if heard.done() else None
+        if pk is None:
+            return await post, client.Outcome(error="nothing to follow")
+        path = f"/api/ai/suggestions/{pk}/events"
+        headers = {"Authorization": f"Token {tokens[i % len(tokens)]}"}
+        follower = await client.stream(other, client.get(path, headers), keep_ids=True)
+        return await post, follower
+
+    pairs = await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+    return [post for post, _ in pairs], [follower for _, follower in pairs]
+
+
+def follow_delays(posters: list[client.Outcome], followers: list[client.Outcome]) -> list[float]:
+    """How much later than its poster a follower had each event (by id: a place in the text)."""
+    delays = []
+    for post, follower in zip(posters, followers, strict=True):
+        if not post.ids or not follower.ids:
+            continue
+        ids = [id for _, id in post.ids]
+        for at, id in follower.ids:
+            first = bisect.bisect_left(ids, id)
+            if first < len(ids):
+                delays.append(at - post.ids[first][0])
+    return delays
+
+
 def summary(outcomes: list[client.Outcome]) -> dict[str, Any]:
     ttft = [o.ttft for o in outcomes if o.ttft is not None]
     gaps = [gap for o in outcomes for gap in o.gaps]
@@ -114,11 +152,18 @@ def summary(outcomes: list[client.Outcome]) -> dict[str, Any]:
 
 
 async def bench(
-    args: argparse.Namespace, server: harness.Process, upstream: int, tokens, database_url: str
+    args: argparse.Namespace,
+    server: harness.Process,
+    upstream: int,
+    tokens,
+    database_url: str,
+    other: harness.Process | None = None,
 ):
     # Warm up every worker: imports, the SDK's client and connection pool, database connections.
     warm = [service_request(i, tokens, "[[fake:delay=0]]")[1] for i in range(20 * args.workers)]
     await load(server.port, warm, client.SERVICE_TEXT)
+    if other is not None:
+        await load_followed(server.port, other.port, warm, tokens)
     direct_ttft, relayed_ttft = await probe_ttft(args, server.port, upstream, tokens)
     last_probe = max(row["id"] for row in harness.suggestions(database_url))  # before the load
 
@@ -128,14 +173,21 @@ async def bench(
         client.UPSTREAM_TEXT,
     )
     requests = [service_request(i, tokens) for i in range(args.streams)]
+    pids = [server.pid] + ([other.pid] if other else [])
     speed_before = harness.machine_speed()
-    rss_before = harness.rss_bytes(server.pid)
-    cpu_before = harness.cpu_seconds(server.pid)
+    rss_before = sum(map(harness.rss_bytes, pids))
+    cpu_before = sum(map(harness.cpu_seconds, pids))
     client_cpu = time.process_time()
-    with harness.PeakMemory(server.pid) as memory, harness.profiling(server.pid, args.profile):
-        outcomes = await load(server.port, [r for _, r in requests], client.SERVICE_TEXT)
+    followers: list[client.Outcome] = []
+    with harness.PeakMemory(*pids) as memory, harness.profiling(server.pid, args.profile):
+        if other is None:
+            outcomes = await load(server.port, [r for _, r in requests], client.SERVICE_TEXT)
+        else:
+            outcomes, followers = await load_followed(
+                server.port, other.port, [r for _, r in requests], tokens
+            )
     client_cpu = time.process_time() - client_cpu
-    cpu = harness.cpu_seconds(server.pid) - cpu_before
+    cpu = sum(map(harness.cpu_seconds, pids)) - cpu_before
     speed_after = harness.machine_speed()
     chunks = sum(
         chunks_per_stream(kind, args.tokens)
@@ -154,6 +206,20 @@ async def bench(
         "rss_peak": memory.peak,
         "peak_open": peak_open(outcomes),
         "speed_s": (speed_before, speed_after),
+        "followers": followers_summary(outcomes, followers) if other else None,
+    }
+
+
+def followers_summary(
+    posters: list[client.Outcome], followers: list[client.Outcome]
+) -> dict[str, Any]:
+    delays = follow_delays(posters, followers)
+    return {
+        "delay_p50_ms": percentile(delays, 50) * 1000,
+        "delay_p99_ms": percentile(delays, 99) * 1000,
+        "delay_max_ms": max(delays, default=float("nan")) * 1000,
+        "errors": sum(1 for f in followers if f.status != 200 or f.error),
+        "completed": sum(1 for f in followers if f.saw == "completed"),
     }
 
 
@@ -171,10 +237,17 @@ def main() -> None:
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the SDK relay's run after ours"
     )
+    parser.add_argument(
+        "--followers",
+        action="store_true",
+        help="follow every stream with GET .../events on a second server process",
+    )
     args = parser.parse_args()
+    if args.followers and args.workers != 1:
+        parser.error("--followers runs two server processes of one worker each")
 
     harness.raise_open_files()
-    harness.keep_load_off_the_server_core(args.workers)
+    harness.keep_load_off_the_server_core(2 if args.followers else args.workers)
     ours = run(args, args.relay)
     if args.relay == "sdk" or args.no_baseline:
         return
@@ -201,8 +274,17 @@ def run(args: argparse.Namespace, relay: str) -> dict[str, Any]:
         env["AI_SSE_FLUSH_INTERVAL"] = "0"  # a plain relay sends each chunk as it comes
     with harness.fake_upstream(tokens=args.tokens, delay=args.delay) as fake:
         env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{fake.port}/v1"
-        with harness.service(workers=args.workers, env=env) as server:
-            result = uvloop.run(bench(args, server, fake.port, tokens, database_url))
+        with contextlib.ExitStack() as stack:
+            pinned = not args.followers  # two servers on two cores: none of them pinned
+            server = stack.enter_context(
+                harness.service(workers=args.workers, env=env, pinned=pinned)
+            )
+            other = None
+            if args.followers:
+                other = stack.enter_context(
+                    harness.service(workers=1, env=env, name="server-2", pinned=False)
+                )
+            result = uvloop.run(bench(args, server, fake.port, tokens, database_url, other))
     stored = Counter(
         row["status"] for row in harness.suggestions(database_url, after=result["last_probe"])
     )
@@ -216,6 +298,7 @@ def report(args: argparse.Namespace, relay: str, r: dict[str, Any], stored: Coun
     r["kb_per_open"] = grown / 2**10 / max(r["peak_open"], 1)
     lines = [
         f"relay={relay} db={args.db} workers={args.workers} streams={args.streams} "
+        f"{'followers=yes ' if args.followers else ''}"
         f"tokens={args.tokens} delay={args.delay}s",
         f"  server CPU per relayed chunk  {r['cpu_per_chunk']:8.1f} µs"
         f"   ({r['cpu_s']:.2f} s for {r['chunks']} upstream content chunks, JSON block's included;"
@@ -240,6 +323,13 @@ def report(args: argparse.Namespace, relay: str, r: dict[str, Any], stored: Coun
         f"  machine speed                 {r['speed_s'][0] * 1000:8.0f} ms before"
         f"   {r['speed_s'][1] * 1000:.0f} ms after: a fixed Python loop on the server's core",
     ]
+    if followed := r["followers"]:
+        lines.append(
+            f"  followers on the 2nd server   {followed['delay_p50_ms']:8.1f} ms p50 later"
+            f"   {followed['delay_p99_ms']:.1f} ms p99, {followed['delay_max_ms']:.1f} ms max"
+            f" (each event, against its poster); {followed['completed']} to the metadata,"
+            f" {followed['errors']} errors"
+        )
     print("\n".join(lines), flush=True)
     with (harness.VAR / "results.jsonl").open("a") as log:
         log.write(json.dumps({"args": vars(args) | {"relay": relay}, **r, "stored": stored}) + "\n")

@@ -63,7 +63,7 @@ class Handler(ASGIHandler):
         if _too_large(scope):
             # Refused before a byte of it is read, authenticated or not.
             return await _send_too_large(send)
-        if scope["path"].endswith("-stream"):
+        if scope["path"].endswith(("-stream", "/events")):
             async with ThreadSensitiveContext(executor=self.streams):
                 return await self.handle(scope, receive, send)
         # Any other request keeps a thread of its own, which may wait long (a JSON call waits
@@ -105,20 +105,25 @@ class Handler(ASGIHandler):
             )
 
     async def lifespan(self, receive: Any, send: Any) -> None:
-        """Run the AI calls' heartbeat (ai_assist.workers) from the server's start to its end."""
+        """Run the AI calls' heartbeat (ai_assist.workers) and their following across processes
+        (ai_assist.live) from the server's start to its end."""
+        from ai_assist import live
         from ai_assist.workers import keep_alive
 
-        heartbeat = None
+        tasks: list[asyncio.Task] = []
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                heartbeat = asyncio.create_task(keep_alive())
+                tasks = [asyncio.create_task(keep_alive()), asyncio.create_task(live.run())]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if heartbeat is not None:
-                    heartbeat.cancel()
+                # The calls first, which the server's cut streams may have left running (their
+                # grace), so that the heartbeat finds them ended as they stood.
+                await live.stop()
+                for task in reversed(tasks):
+                    task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
-                        await heartbeat
+                        await task
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -205,6 +205,9 @@ AI_CALIBRATION_REFRESH = env.float("AI_CALIBRATION_REFRESH", default=600.0)
 # Each server process says it is alive this often; the calls of one not heard from for three
 # beats (it was killed, or its machine died) end `failed` ("interrupted").
 AI_HEARTBEAT = env.float("AI_HEARTBEAT", default=10.0)
+# When the last reader of a running call goes away, the call goes on this many seconds for a
+# reader to come back (a reload, a dropped connection); then it ends `cancelled`. 0: at once.
+AI_DETACH_GRACE = env.float("AI_DETACH_GRACE", default=10.0)
 
 LOGGING = {
     "version": 1,

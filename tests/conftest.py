@@ -39,6 +39,32 @@ def _no_real_upstream(settings: Any) -> None:
     settings.AI_SSE_FLUSH_INTERVAL = 0  # no pause between reads: the pacing has its own test
 
 
+_heartbeats: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _heartbeats_outlive_the_flush(request: pytest.FixtureRequest, django_db_blocker: Any) -> Any:
+    """Keep the test servers' heartbeat rows (ai_assist.workers) from one test to the next.
+
+    A transactional test ends by emptying every table, those rows too: until a server beats
+    again, another server's sweep would take its running calls for a dead process's, and end
+    them "interrupted". Each row comes back with the expiry it had.
+    """
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
+        request.fixturenames
+    )
+    if not uses_db:
+        yield
+        return
+    from ai_assist.models import Worker
+
+    with django_db_blocker.unblock():
+        Worker.objects.bulk_create(_heartbeats, ignore_conflicts=True)
+    yield
+    with django_db_blocker.unblock():
+        _heartbeats[:] = Worker.objects.all()
+
+
 @pytest.fixture
 def user(db: None) -> Any:
     return baker.make("auth.User", username="alice")

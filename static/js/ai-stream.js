@@ -1,5 +1,6 @@
-// Stream an AI operation: POST with fetch, read its Server-Sent Events from a ReadableStream.
-// EventSource cannot POST a body, hence this small reader. No build step: an ES module as is.
+// Stream an AI operation: POST with fetch, read its Server-Sent Events from a ReadableStream,
+// and pick it up again where it broke if the connection drops. EventSource cannot POST a
+// body, hence this small reader. No build step: an ES module as is.
 
 /**
  * Make an SSE parser that calls `onMessage({data, id, event})` for each complete event.
@@ -91,19 +92,35 @@ export async function describeResponse(response) {
 }
 
 /**
- * Start one AI stream and report it through callbacks; return `{abort(), done}`.
+ * Start one AI stream, or follow a running suggestion, and report it through callbacks;
+ * return `{abort(), done, suggestionId}`.
  *
- * `onText(content)` for each piece of text, `onConfidence(value)`, `onMetadata(value)`,
- * `onError({message, status?})` once at most, and `onDone({status})` last, always, with status
- * "completed", "error" or "aborted". `done` is a promise of that status.
+ * With `url` and `body`, POST them; with `suggestionId` instead, follow that suggestion from
+ * its start (`GET eventsUrl(id)`). A connection that drops before the end is picked up again
+ * where it broke: `GET eventsUrl(id)` with `Last-Event-ID` (the id comes in the response's
+ * `X-Suggestion-Id`), or, if the POST never answered, the POST again with its
+ * `Idempotency-Key` (which joins the call it started, if it did). `retries` times, waiting
+ * `retryDelay` ms, twice as long each time (up to 8 times as long), or until the browser is
+ * back online. Events whose id is not past the last one are dropped: nothing twice.
+ *
+ * `onStarted(suggestionId)` once the suggestion is known, `onText(content)` for each piece of
+ * text, `onConfidence(value)`, `onMetadata(value)`, `onError({message, status?})` once at
+ * most, and `onDone({status})` last, always, with status "completed", "error" or "aborted".
+ * `done` is a promise of that status.
  */
 export function streamAI({
-  url, body, csrfToken, headers = {},
-  onText, onConfidence, onMetadata, onError, onDone,
+  url, body, csrfToken, headers = {}, suggestionId = null,
+  eventsUrl = (id) => `/api/ai/suggestions/${id}/events`,
+  retries = 6, retryDelay = 500,
+  onStarted, onText, onConfidence, onMetadata, onError, onDone,
   fetch: fetchImpl = globalThis.fetch,
 }) {
   const controller = new AbortController();
+  const handle = { suggestionId, abort: () => controller.abort(), done: null };
+  const canRepost = Object.keys(headers).some((name) => name.toLowerCase() === "idempotency-key");
   let outcome = null;
+  let lastId = -1; // the id of the last event taken, as a number
+  let connectionId = ""; // the id as this connection last set it (an event without one keeps it)
 
   function fail(error) {
     if (!outcome) {
@@ -112,7 +129,13 @@ export function streamAI({
     }
   }
 
-  function dispatch({ data }) {
+  function dispatch({ data, id }) {
+    if (id !== connectionId) { // the event has an id of its own
+      connectionId = id;
+      const number = Number(id);
+      if (number <= lastId) return; // had it already, before the connection broke
+      lastId = number;
+    }
     let event;
     try {
       event = JSON.parse(data);
@@ -130,8 +153,17 @@ export function streamAI({
     }
   }
 
-  async function run() {
-    const response = await fetchImpl(url, {
+  function connect() {
+    const common = { credentials: "same-origin", cache: "no-store", signal: controller.signal };
+    if (handle.suggestionId !== null) {
+      return fetchImpl(eventsUrl(handle.suggestionId), {
+        ...common,
+        method: "GET",
+        headers: { Accept: "text/event-stream", ...(lastId >= 0 ? { "Last-Event-ID": String(lastId) } : {}) },
+      });
+    }
+    return fetchImpl(url, {
+      ...common,
       method: "POST",
       headers: {
         "Content-Type": "application/json",
@@ -140,27 +172,81 @@ export function streamAI({
         ...headers,
       },
       body: JSON.stringify(body),
-      credentials: "same-origin",
-      cache: "no-store",
-      signal: controller.signal,
     });
+  }
+
+  /** Read one response to its end; return whether it was refused (and reported). */
+  async function read(response) {
     const type = response.headers.get("Content-Type") || "";
     if (!response.ok || !type.startsWith("text/event-stream")) {
       fail(await describeResponse(response));
-      return;
+      return true;
     }
+    const id = response.headers.get("X-Suggestion-Id");
+    if (id && handle.suggestionId === null) {
+      handle.suggestionId = id;
+      onStarted?.(id);
+    }
+    connectionId = "";
     const parser = createParser(dispatch);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      parser.feed(value);
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        parser.feed(value);
+      }
+      parser.end();
+    } catch (error) {
+      if (controller.signal.aborted) throw error;
+      // The connection broke mid-stream: picked up again below.
     }
-    parser.end();
-    if (!outcome) fail({ message: "The connection closed before the answer was complete. Try again." });
+    return false;
   }
 
-  const done = run()
+  function pause(attempt) {
+    const wait = retryDelay * 2 ** Math.min(attempt - 1, 3);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        globalThis.removeEventListener?.("online", done);
+        controller.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, wait);
+      globalThis.addEventListener?.("online", done); // back online: try at once
+      controller.signal.addEventListener("abort", done);
+    });
+  }
+
+  async function run() {
+    if (handle.suggestionId !== null) onStarted?.(handle.suggestionId);
+    let attempt = 0;
+    for (;;) {
+      let response = null;
+      try {
+        response = await connect();
+      } catch (error) {
+        if (controller.signal.aborted) throw error;
+      }
+      const before = lastId;
+      if (response !== null && (await read(response))) return;
+      if (outcome) return;
+      const resumable = handle.suggestionId !== null || canRepost;
+      if (lastId > before) attempt = 0; // it moved on: a new break, a new series of tries
+      if (!resumable || ++attempt > retries || controller.signal.aborted) {
+        if (controller.signal.aborted) return;
+        fail(response === null
+          ? { message: "Could not reach the server. Check your connection and try again." }
+          : { message: "The connection closed before the answer was complete. Try again." });
+        return;
+      }
+      await pause(attempt);
+      if (controller.signal.aborted) return;
+    }
+  }
+
+  handle.done = run()
     .catch((error) => {
       if (controller.signal.aborted) return;
       if (outcome) return; // the answer was whole; the connection closing late changes nothing
@@ -174,10 +260,5 @@ export function streamAI({
       return status;
     });
 
-  return {
-    abort() {
-      controller.abort();
-    },
-    done,
-  };
+  return handle;
 }

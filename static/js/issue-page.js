@@ -1,4 +1,5 @@
-// The issue page: run an AI operation, show its answer as it streams, then its review.
+// The issue page: run an AI operation, show its answer as it streams (and after a reload, or
+// a connection that dropped), stop it, then its review.
 import { streamAI } from "./ai-stream.js";
 import { refresh, showReview } from "./review.js";
 
@@ -81,8 +82,24 @@ function typewriter(node) {
   };
 }
 
+/** A key for one click of an operation: a retry of its request joins the call it started. */
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return [...crypto.getRandomValues(new Uint8Array(16))] // not a secure context (plain http)
+    .map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 function start(kind, button) {
-  if (running) return;
+  if (running) return; // a second click while one runs starts nothing
+  follow(kind, button, {
+    url: panel.dataset[`${kind}Url`],
+    body: { issueId: panel.dataset.issue },
+    headers: { "Idempotency-Key": newKey() },
+  });
+}
+
+/** Show a call as it streams: a new one (`url`, `body`), or a running one (`suggestionId`). */
+function follow(kind, button, source) {
   let finished = null; // the metadata, once the answer is complete
   ui.error.hidden = true;
   ui.output.replaceChildren();
@@ -90,19 +107,25 @@ function start(kind, button) {
   const text = typewriter(ui.output);
   ui.output.hidden = false;
   for (const part of [ui.confidence, ui.result]) part.hidden = true;
-  const hadFocus = document.activeElement === button;
+  const hadFocus = button !== null && document.activeElement === button;
   setState("streaming");
   if (hadFocus) ui.stop.focus(); // the pressed button is now disabled: Stop is the next action
   ui.status.textContent = RUNNING[kind];
 
-  running = streamAI({
-    url: panel.dataset[`${kind}Url`],
-    body: { issueId: panel.dataset.issue },
+  const call = { stopping: false, stream: null };
+  running = call;
+  call.stream = streamAI({
+    ...source,
     csrfToken,
+    eventsUrl: (id) => `${panel.dataset.suggestionsUrl}${id}/events`,
+    onStarted: (id) => {
+      if (call.stopping) cancel(call, id); // Stop was pressed before the call was known
+    },
     onText: (piece) => text.add(piece),
     onConfidence: showConfidence,
     onMetadata: (metadata) => (finished = metadata),
     onError: ({ message }) => {
+      if (call.stopping) return; // its "stopped" is what Stop asked for
       ui.error.textContent = message;
       ui.error.hidden = false;
     },
@@ -112,9 +135,10 @@ function start(kind, button) {
       const stopHadFocus = document.activeElement === ui.stop;
       ui.output.textContent = ui.output.textContent.trimEnd(); // one text node, no blank tail
       if (!ui.output.textContent) ui.output.hidden = true;
-      setState(status);
-      if (stopHadFocus) button.focus(); // the disabled Stop button would drop the focus
-      ui.status.textContent = ENDED[status];
+      const shown = call.stopping && status !== "completed" ? "aborted" : status;
+      setState(shown);
+      if (stopHadFocus) (button ?? ui.operations[0]).focus(); // Stop, now disabled, drops it
+      ui.status.textContent = ENDED[shown];
       if (finished) {
         if (kind === "refine") ui.output.hidden = true; // the review shows the text as a change
         showReview({ suggestionId: finished.suggestionId, container: ui.result, output: ui.output });
@@ -122,6 +146,29 @@ function start(kind, button) {
       refreshHistory();
     },
   });
+}
+
+/** Stop the running call on the server; its stream then ends saying it was stopped. */
+function stop() {
+  if (!running || running.stopping) return;
+  running.stopping = true;
+  ui.status.textContent = "Stopping…";
+  if (running.stream.suggestionId !== null) cancel(running, running.stream.suggestionId);
+}
+
+async function cancel(call, id) {
+  try {
+    const response = await fetch(`${panel.dataset.suggestionsUrl}${id}/cancel`, {
+      method: "POST",
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken },
+      credentials: "same-origin",
+    });
+    // 409: it ended first, and its stream says how.
+    if (response.ok || response.status === 409) return;
+  } catch {
+    // Unreachable: let go of it below; the server ends it once nobody watches.
+  }
+  call.stream.abort();
 }
 
 function showConfidence(value) {
@@ -143,6 +190,13 @@ async function refreshHistory(attempts = 10) {
 }
 
 for (const button of ui.operations) button.addEventListener("click", () => start(button.dataset.kind, button));
-ui.stop.addEventListener("click", () => running?.abort());
-setState("idle");
-ui.status.textContent = "Choose an operation. The answer appears below as it is written.";
+ui.stop.addEventListener("click", stop);
+// A call of yours still running (the page was reloaded meanwhile): show it and follow it on.
+const runningCall = byId("history-list").querySelector('[data-status="streaming"][data-mine]');
+if (runningCall) {
+  follow(runningCall.dataset.kind, null, { suggestionId: runningCall.dataset.suggestion });
+} else {
+  setState("idle");
+  ui.status.textContent = "Choose an operation. The answer appears below as it is written.";
+}
+

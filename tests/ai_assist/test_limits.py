@@ -15,7 +15,7 @@ from model_bakery import baker
 from rest_framework.authtoken.models import Token
 
 from ai_assist import services
-from ai_assist.models import Suggestion
+from ai_assist.models import Suggestion, Worker
 from issues.models import Issue
 from tests.ai_assist.sse_client import read_stream
 
@@ -108,7 +108,9 @@ def test_a_call_left_streaming_by_a_dead_server_stops_counting(service_factory, 
     Suggestion.objects.filter(pk=orphan.pk).update(created_at=ten_minutes_ago)
     assert call(server, "/api/ai/estimate-points", auth).status_code == 200
 
-    running = baker.make(Suggestion, user=user, status="streaming")  # just now: it counts
+    # Just now, by a server that is alive: it counts.
+    alive = baker.make(Worker, expires_at=timezone.now() + timedelta(minutes=1))
+    running = baker.make(Suggestion, user=user, status="streaming", worker=alive.id)
     assert refused(call(server, "/api/ai/estimate-points-stream", auth))
     assert Suggestion.objects.count() == 3
     assert Suggestion.objects.get(pk=running.pk).status == "streaming"  # left as it is
@@ -122,8 +124,9 @@ def wait_until_no_stream_runs(seconds: float = 10) -> None:
 
 
 def test_the_cap_on_open_streams_holds_across_server_processes(service_factory, auth, other_auth):
-    first = service_factory(AI_MAX_CONCURRENT_STREAMS="1")
-    second = service_factory(AI_MAX_CONCURRENT_STREAMS="1", instance=1)
+    # A call whose client left ends at once (no grace for it to come back).
+    first = service_factory(AI_MAX_CONCURRENT_STREAMS="1", AI_DETACH_GRACE="0")
+    second = service_factory(AI_MAX_CONCURRENT_STREAMS="1", AI_DETACH_GRACE="0", instance=1)
     with (
         first.client() as client,
         client.stream(
@@ -132,7 +135,7 @@ def test_the_cap_on_open_streams_holds_across_server_processes(service_factory, 
     ):
         assert running.status_code == 200
         lines = running.iter_lines()  # kept: a dropped iterator would close the connection
-        assert next(lines).startswith("data: ")
+        assert next(lines).startswith("id: ")  # an event
         for path in ("/api/ai/estimate-points-stream", "/api/ai/estimate-points"):
             assert refused(call(second, path, auth))
             assert refused(call(first, path, auth))

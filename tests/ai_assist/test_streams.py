@@ -193,7 +193,10 @@ def test_an_answer_without_its_json_block_falls_back_to_the_prose(service, auth,
     assert statuses == {"refine": "completed", "estimate": "failed"}
 
 
-def test_a_client_that_leaves_cancels_the_suggestion_and_the_upstream(service, auth, issue, fake):
+def test_a_client_that_leaves_cancels_the_suggestion_and_the_upstream(
+    service_factory, auth, issue, fake
+):
+    service = service_factory(AI_DETACH_GRACE="0")  # at once (tests/ai_assist/test_live.py)
     fake.configure(delay=0.05)
     seen = []
     with (
@@ -231,7 +234,7 @@ def test_keepalive_comments_flow_while_the_upstream_is_silent(service_factory, a
         response = client.post(STREAMS["estimate"], json={"issueId": "ISSUE-123"}, headers=auth)
     body = response.text
     before_text = body.split("data:")[0]
-    assert before_text.count(": ping\n\n") >= 3
+    assert before_text.count(": ping\n") >= 3
     assert '"type":"metadata"' in body
 
 
@@ -394,8 +397,9 @@ def test_one_log_line_per_finished_stream(service, auth, issue, fake):
 
 @pytest.mark.parametrize("pause", [0, 0.01, 0.3])
 def test_a_client_that_leaves_at_once_leaves_no_suggestion_streaming(
-    service, auth, issue, fake, pause
+    service_factory, auth, issue, fake, pause
 ):
+    service = service_factory(AI_DETACH_GRACE="0")
     fake.configure(first_token_delay=1)
     body = json.dumps({"issueId": "ISSUE-123"}).encode()
     host, port = service.url.removeprefix("http://").split(":")

@@ -1,9 +1,12 @@
 """End-to-end fixtures: the service under uvicorn, Debian's Chromium driven by Playwright."""
 
+import dataclasses
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +115,68 @@ def phone(browser: Browser, e2e_service: Service, e2e_user: Any) -> Iterator[Pag
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+class Cable:
+    """A TCP relay between the browser and the service, that the network can go out of.
+
+    `cut()` drops every open connection and refuses new ones until `mend()`: what a lost
+    network does to a long response (the browser's offline emulation leaves those alone).
+    """
+
+    def __init__(self, service: Service) -> None:
+        self._target = service.url.removeprefix("http://").split(":")
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.service = dataclasses.replace(
+            service, url=f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        )
+        self._open: set[socket.socket] = set()
+        self._down = False
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            if self._down:
+                client.close()
+                continue
+            upstream = socket.create_connection((self._target[0], int(self._target[1])))
+            with self._lock:
+                self._open |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for each in (source, sink):
+            self._drop(each)
+
+    def _drop(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open.discard(sock)
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+    def cut(self) -> None:
+        self._down = True
+        for sock in list(self._open):
+            self._drop(sock)
+
+    def mend(self) -> None:
+        self._down = False
+
+    def __enter__(self) -> "Cable":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._listener.close()
+        self.cut()

@@ -238,3 +238,137 @@ def test_stream_explains_a_csrf_failure(page):
         "error",
         "This page is out of date (its security token expired). Reload it, then retry.",
     ]
+
+
+# A fake fetch answering each call with the next of `responses`: {status, headers, chunks,
+# broken (the body errors after its chunks, as a dropped connection), rejected (no answer)}.
+RESUMING = """
+  const { responses, headers = {}, retries = 3 } = arg;
+  const encoder = new TextEncoder();
+  const calls = [];
+  const fetch = async (url, init) => {
+    calls.push({ url, method: init.method, headers: init.headers });
+    const answer = responses.shift() ?? { rejected: true };
+    if (answer.rejected) throw new TypeError("Failed to fetch");
+    const chunks = [...(answer.chunks ?? [])];
+    const body = new ReadableStream({
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        const chunk = chunks.shift();
+        if (chunk !== undefined) return controller.enqueue(encoder.encode(chunk));
+        if (answer.broken) return controller.error(new TypeError("network error"));
+        controller.close();
+      },
+    });
+    return new Response(body, {
+      status: answer.status ?? 200,
+      headers: answer.headers ?? { "Content-Type": "text/event-stream" },
+    });
+  };
+  const seen = [];
+  const handle = sse.streamAI({
+    url: "/api/ai/estimate-points-stream", body: { issueId: "ISSUE-1" }, csrfToken: "tok",
+    headers, fetch, retries, retryDelay: 5,
+    onStarted: (id) => seen.push(["started", id]),
+    onText: (text) => seen.push(["text", text]),
+    onMetadata: (value) => seen.push(["metadata", value]),
+    onError: (error) => seen.push(["error", error.message]),
+    onDone: ({ status }) => seen.push(["done", status]),
+  });
+  return { status: await handle.done, seen, calls };
+"""
+
+SSE_HEADERS = {"Content-Type": "text/event-stream", "X-Suggestion-Id": "9"}
+
+
+def text_event(id: int, content: str) -> str:
+    return f'id: {id}\ndata: {{"type":"text","content":"{content}"}}\n\n'
+
+
+def test_a_dropped_stream_is_picked_up_where_it_broke(page):
+    result = page.evaluate(
+        RUN,
+        [
+            RESUMING,
+            {
+                "responses": [
+                    {
+                        "headers": SSE_HEADERS,
+                        "chunks": [text_event(4, "One "), text_event(8, "two ")],
+                        "broken": True,
+                    },
+                    {"rejected": True},  # still offline
+                    {
+                        "headers": SSE_HEADERS,
+                        # The server cuts text its own way: an id already seen is dropped.
+                        "chunks": [
+                            text_event(8, "two "),
+                            text_event(14, "three."),
+                            'id: 16\ndata: {"type":"metadata","value":{"suggestionId":9}}\n\n',
+                        ],
+                    },
+                ]
+            },
+        ],
+    )
+    assert result["status"] == "completed"
+    assert result["seen"] == [
+        ["started", "9"],
+        ["text", "One "],
+        ["text", "two "],
+        ["text", "three."],
+        ["metadata", {"suggestionId": 9}],
+        ["done", "completed"],
+    ]
+    post, *resumes = result["calls"]
+    assert post["method"] == "POST"
+    assert [(call["method"], call["url"]) for call in resumes] == [
+        ("GET", "/api/ai/suggestions/9/events")
+    ] * 2
+    assert all(call["headers"]["Last-Event-ID"] == "8" for call in resumes)
+
+
+def test_a_post_that_never_answered_is_sent_again_with_its_key(page):
+    result = page.evaluate(
+        RUN,
+        [
+            RESUMING,
+            {
+                "headers": {"Idempotency-Key": "click-1"},
+                "responses": [
+                    {"rejected": True},
+                    {
+                        "headers": SSE_HEADERS,
+                        "chunks": [
+                            text_event(3, "Hi."),
+                            'id: 5\ndata: {"type":"metadata","value":{"suggestionId":9}}\n\n',
+                        ],
+                    },
+                ],
+            },
+        ],
+    )
+    assert result["status"] == "completed"
+    assert [call["method"] for call in result["calls"]] == ["POST", "POST"]
+    assert {call["headers"]["Idempotency-Key"] for call in result["calls"]} == {"click-1"}
+
+
+def test_without_a_key_a_post_that_never_answered_is_not_sent_again(page):
+    result = page.evaluate(RUN, [RESUMING, {"responses": [{"rejected": True}]}])
+    assert result["status"] == "error"
+    assert len(result["calls"]) == 1  # it might have started a call: never a second one
+    assert result["seen"][0] == [
+        "error",
+        "Could not reach the server. Check your connection and try again.",
+    ]
+
+
+def test_a_stream_that_cannot_be_picked_up_again_ends_in_an_error(page):
+    broken = {"headers": SSE_HEADERS, "chunks": [text_event(4, "One ")], "broken": True}
+    result = page.evaluate(RUN, [RESUMING, {"responses": [broken], "retries": 3}])
+    assert result["status"] == "error"
+    assert len(result["calls"]) == 1 + 3  # the POST, then three tries
+    assert result["seen"][-2] == [
+        "error",
+        "Could not reach the server. Check your connection and try again.",
+    ]

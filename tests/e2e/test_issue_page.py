@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from ai_assist.models import Suggestion
 from issues.models import Issue
-from tests.e2e.conftest import browser_page, log_in, screenshot
+from tests.e2e.conftest import Cable, browser_page, log_in, screenshot
 from tests.fake_openai import RESULTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -159,21 +159,25 @@ def test_stop_cancels_the_stream_and_keeps_its_text(page, issue, fake):
     fake.configure(tokens=400, delay=0.05)  # 20 s: it must be stopped, not finish
     open_issue(page)
     run(page, "estimate")
+    cancels = []
+    page.on("request", lambda r: r.url.endswith("/cancel") and cancels.append(r.method))
 
     page.get_by_role("button", name="Stop").click()
 
     finished(page, "aborted")
+    assert cancels == ["POST"]  # stopped on the server, not only here
+    expect(page.get_by_role("alert")).to_be_hidden()
     expect(page.locator("#ai-status")).to_have_text(
         "Stopped. The text so far is kept as a cancelled suggestion."
     )
     expect(page.get_by_role("button", name=BUTTONS["estimate"])).to_be_enabled()
     expect(page.locator("#ai-confidence")).to_be_hidden()
     suggestion = latest_suggestion()
-    wait_for(lambda: Suggestion.objects.get(pk=suggestion.pk).status == "cancelled")
-    suggestion.refresh_from_db()
+    assert suggestion.status == "cancelled"  # by the time the page says so
     shown = page.locator("#ai-output").text_content()
     assert shown.startswith("lorem ipsum")
-    assert suggestion.text.startswith(shown)  # it may hold words still in flight when stopped
+    assert shown == suggestion.text.rstrip()  # every word sent before it stopped, and only those
+    fake.wait_for(lambda stats: stats["streams_disconnected"] == 1, timeout=5)
     expect(page.locator("#history-list li").first).to_contain_text("Cancelled")
     screenshot(page, "stopped")
 
@@ -300,6 +304,80 @@ def test_the_issue_page_fits_a_phone(phone, issue, fake):
     assert overflow <= 0
     expect(phone.locator("#ai-result tbody tr")).to_have_count(3)
     screenshot(phone, "phone-breakdown")
+
+
+def test_a_reload_in_the_middle_shows_the_text_so_far_and_follows_it_to_the_end(page, issue, fake):
+    fake.configure(tokens=100, delay=0.04)  # 4 s
+    open_issue(page)
+    run(page, "refine")
+    before = page.locator("#ai-output").text_content()
+
+    page.reload()
+
+    expect(page.locator("#ai")).to_have_attribute("data-state", "streaming")
+    expect(page.get_by_role("button", name="Stop")).to_be_enabled()
+    expect(page.locator("#ai-output")).to_contain_text(before.strip())  # the text so far
+    finished(page)
+    suggestion = latest_suggestion()
+    assert suggestion.status == "completed"
+    assert Suggestion.objects.count() == 1
+    assert fake.stats["requests"] == 1
+    expect(page.locator("#ai-result")).to_contain_text("improvements to the description")
+    expect(
+        page.locator("#ai-result").get_by_label(re.compile("^Description to apply"))
+    ).to_have_value(suggestion.metadata["refinedDescription"])
+    screenshot(page, "reloaded-refine")
+
+
+def test_going_offline_in_the_middle_ends_with_the_full_text(
+    browser, e2e_service, e2e_user, issue, fake
+):
+    """Offline for two seconds, in the browser's network emulation; which leaves a response
+    being read alone, so the connection is cut as well, as a network that went away would."""
+    fake.configure(tokens=100, delay=0.04)
+    with Cable(e2e_service) as cable, browser_page(browser, cable.service) as page:
+        log_in(page)
+        open_issue(page)
+        resumed = []
+        page.on("request", lambda r: r.url.endswith("/events") and resumed.append(r.headers))
+        run(page, "estimate")
+
+        page.context.set_offline(True)
+        cable.cut()
+        time.sleep(2)
+        page.context.set_offline(False)
+        cable.mend()
+
+        finished(page)
+        shown = page.locator("#ai-output").text_content()
+    suggestion = latest_suggestion()
+    assert suggestion.status == "completed"
+    assert shown == suggestion.text.rstrip()  # no gap, no word twice
+    assert resumed and "last-event-id" in resumed[-1]  # picked up where it broke
+    assert Suggestion.objects.count() == 1
+    assert fake.stats["requests"] == 1
+
+
+def test_a_second_click_while_one_runs_starts_nothing(page, issue, fake):
+    fake.configure(tokens=60, delay=0.03)
+    open_issue(page)
+    posts = []
+    page.on("request", lambda r: r.method == "POST" and "/api/ai/" in r.url and posts.append(r))
+
+    page.evaluate(
+        """() => {
+          const button = document.querySelector("button[data-kind=estimate]");
+          button.click();
+          button.click();
+          document.querySelector("button[data-kind=refine]").click();
+        }"""
+    )
+
+    finished(page)
+    assert len(posts) == 1
+    assert posts[0].headers["idempotency-key"]
+    assert Suggestion.objects.count() == 1
+    assert fake.stats["requests"] == 1
 
 
 def test_the_estimate_shows_its_evidence_and_the_page_lists_similar_issues(page, fake):
