@@ -105,18 +105,11 @@ admin.site.register(Issue, IssueWithSuggestionsAdmin)
 
 @admin.register(Suggestion)
 class SuggestionAdmin(admin.ModelAdmin):
-    # Narrow enough for a 1,280-pixel screen beside admin's sidebar and filters: the model and
-    # the cost are on each suggestion's page (and the model among the filters).
-    list_display = [
-        "id",
-        "issue_link",
-        "kind_short",
-        "outcome",
-        "confidence_percent",
-        "user",
-        "age",
-    ]
-    list_display_links = ["id", "kind_short"]
+    # Narrow enough for a 1,280-pixel screen beside admin's sidebar and filters: the id and
+    # the kind in one column, the status and the review in another; the model is on each
+    # suggestion's page and among the filters.
+    list_display = ["name", "issue_link", "outcome", "confidence_percent", "cost", "user", "age"]
+    list_display_links = ["name"]
     list_filter = ["kind", "status", "review_status", "provider", "model"]
     list_select_related = ["issue", "user"]
     search_fields = ["issue_key", "issue__title", "text", "error", "user__username"]
@@ -200,9 +193,11 @@ class SuggestionAdmin(admin.ModelAdmin):
     def confidence_percent(self, suggestion: Suggestion) -> str | None:
         return _percent(suggestion)
 
-    @admin.display(description="kind", ordering="kind")
-    def kind_short(self, suggestion: Suggestion) -> str:
-        return SHORT_KINDS[suggestion.kind]
+    @admin.display(
+        description="suggestion"
+    )  # no sort: "age" sorts the same, and its arrows take room
+    def name(self, suggestion: Suggestion) -> str:
+        return f"#{suggestion.pk} {SHORT_KINDS[suggestion.kind]}"
 
     @admin.display(description="review", ordering="review_status")
     def review(self, suggestion: Suggestion) -> str | None:

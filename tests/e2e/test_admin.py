@@ -65,7 +65,7 @@ def test_the_suggestion_list_fits_a_1280_pixel_screen(browser, e2e_service, sugg
     assert widths["page"] <= LAPTOP["width"], widths  # no sideways scrolling
     assert widths["table"] <= widths["box"], widths
     assert [text.strip().lower() for text in header[1:]] == [
-        "id", "issue", "kind", "outcome", "confidence", "user", "age",
+        "suggestion", "issue", "outcome", "confidence", "cost", "user", "age",
     ]  # fmt: skip
 
 
