@@ -193,9 +193,8 @@ class SuggestionAdmin(admin.ModelAdmin):
     def confidence_percent(self, suggestion: Suggestion) -> str | None:
         return _percent(suggestion)
 
-    @admin.display(
-        description="suggestion"
-    )  # no sort: "age" sorts the same, and its arrows take room
+    # Not sortable: "age" sorts the same, and the sort's arrows would widen the column.
+    @admin.display(description="suggestion")
     def name(self, suggestion: Suggestion) -> str:
         return f"#{suggestion.pk} {SHORT_KINDS[suggestion.kind]}"
 
