@@ -352,7 +352,9 @@ def test_going_offline_in_the_middle_ends_with_the_full_text(
         shown = page.locator("#ai-output").text_content()
     suggestion = latest_suggestion()
     assert suggestion.status == "completed"
-    assert shown == suggestion.text.rstrip()  # no gap, no word twice
+    # No gap, no word twice. The review, once fetched, shows the text as markdown ("<p>…</p>\n"):
+    # whether it came before this read is a race, so the tail's whitespace does not count.
+    assert shown.rstrip() == suggestion.text.rstrip()
     assert resumed and "last-event-id" in resumed[-1]  # picked up where it broke
     assert Suggestion.objects.count() == 1
     assert fake.stats["requests"] == 1
