@@ -19,6 +19,7 @@ from ai_assist import services, usage
 from ai_assist.models import Suggestion, TokenBudget
 from ai_assist.review import review_details
 from ai_assist.serializers import AcceptSerializer
+from issues.admin import IssueAdmin
 from issues.markdown import markdown_html
 from issues.models import Issue
 
@@ -29,11 +30,25 @@ TEXT_STYLE = (
 )
 
 
+SHORT_KINDS = {
+    Suggestion.Kind.REFINE: "Refine",
+    Suggestion.Kind.ESTIMATE: "Estimate",
+    Suggestion.Kind.BREAKDOWN: "Break down",
+}
+
 MARKDOWN_STYLE = "max-width: 60em; font-size: 0.875rem; color: var(--body-fg);"
 
 
 def _percent(suggestion: Suggestion) -> str | None:
     return None if suggestion.confidence is None else f"{suggestion.confidence:.0%}"
+
+
+def _review(suggestion: Suggestion) -> str | None:
+    """The review state, for a completed suggestion only: a call that failed or was cancelled
+    has nothing to review (its stored "pending" is only the field's default)."""
+    if suggestion.status != Suggestion.Status.COMPLETED:
+        return None
+    return suggestion.get_review_status_display()
 
 
 def _points(points: int | None) -> str:
@@ -59,7 +74,7 @@ class SuggestionInline(admin.TabularInline):
 
     model = Suggestion
     fk_name = "issue"
-    fields = ["kind", "status", "confidence_percent", "review_status", "user", "created_at"]
+    fields = ["kind", "status", "confidence_percent", "review", "user", "created_at"]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
     extra = 0
@@ -73,22 +88,28 @@ class SuggestionInline(admin.TabularInline):
     def confidence_percent(self, suggestion: Suggestion) -> str | None:
         return _percent(suggestion)
 
+    @admin.display(description="review", ordering="review_status")
+    def review(self, suggestion: Suggestion) -> str | None:
+        return _review(suggestion)
+
+
+# Issues in admin show their suggestions: ai_assist adds its inline to the issue admin from its
+# own side (issues never imports ai_assist), as a subclass registered in place of issues' own.
+class IssueWithSuggestionsAdmin(IssueAdmin):
+    inlines = [*IssueAdmin.inlines, SuggestionInline]
+
+
+admin.site.unregister(Issue)
+admin.site.register(Issue, IssueWithSuggestionsAdmin)
+
 
 @admin.register(Suggestion)
 class SuggestionAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "issue_link",
-        "kind",
-        "status",
-        "confidence_percent",
-        "model",
-        "cost",
-        "review_status",
-        "user",
-        "age",
-    ]
-    list_display_links = ["id", "kind"]
+    # Narrow enough for a 1,280-pixel screen beside admin's sidebar and filters: the id and
+    # the kind in one column, the status and the review in another; the model is on each
+    # suggestion's page and among the filters.
+    list_display = ["name", "issue_link", "outcome", "confidence_percent", "cost", "user", "age"]
+    list_display_links = ["name"]
     list_filter = ["kind", "status", "review_status", "provider", "model"]
     list_select_related = ["issue", "user"]
     search_fields = ["issue_key", "issue__title", "text", "error", "user__username"]
@@ -100,7 +121,7 @@ class SuggestionAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     ("issue_link", "kind", "user"),
-                    ("status", "review_status", "reviewed_by", "reviewed_at"),
+                    ("status", "review", "reviewed_by", "reviewed_at"),
                     ("edited", "reverted_by", "reverted_at"),
                 ]
             },
@@ -138,6 +159,7 @@ class SuggestionAdmin(admin.ModelAdmin):
     ]
     readonly_fields = [
         "issue_link",
+        "review",
         "edited",
         "reverted_by",
         "reverted_at",
@@ -170,6 +192,22 @@ class SuggestionAdmin(admin.ModelAdmin):
     @admin.display(description="confidence", ordering="confidence")
     def confidence_percent(self, suggestion: Suggestion) -> str | None:
         return _percent(suggestion)
+
+    # Not sortable: "age" sorts the same, and the sort's arrows would widen the column.
+    @admin.display(description="suggestion")
+    def name(self, suggestion: Suggestion) -> str:
+        return f"#{suggestion.pk} {SHORT_KINDS[suggestion.kind]}"
+
+    @admin.display(description="review", ordering="review_status")
+    def review(self, suggestion: Suggestion) -> str | None:
+        return _review(suggestion)
+
+    @admin.display(description="outcome", ordering="status")
+    def outcome(self, suggestion: Suggestion) -> str:
+        """How the call ended and, once completed, its review: one column for both."""
+        if review := _review(suggestion):
+            return "Pending review" if review == "Pending" else review
+        return suggestion.get_status_display()
 
     @admin.display(description="confidence before calibration", ordering="raw_confidence")
     def raw_confidence_percent(self, suggestion: Suggestion) -> str | None:

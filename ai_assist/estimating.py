@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import connection
 
+from config.sql import column, table
 from issues.models import Issue
 from issues.similar import similar_issues
 
@@ -42,11 +43,11 @@ class Estimate:
 
 def point_counts(*, project: str) -> dict[int, int]:
     """Return how many of the project's issues carry each number of points."""
-    table = connection.ops.quote_name(Issue._meta.db_table)
+    points, key = column(Issue, "story_points"), column(Issue, "key")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT story_points, COUNT(*) FROM {table}"  # noqa: S608 (the model's own table)
-            " WHERE key >= %s AND key < %s AND story_points IS NOT NULL GROUP BY story_points",
+            f"SELECT {points}, COUNT(*) FROM {table(Issue)}"  # noqa: S608 (the model's names)
+            f" WHERE {key} >= %s AND {key} < %s AND {points} IS NOT NULL GROUP BY {points}",
             [f"{project}-", f"{project}."],  # the project's keys (issues/similar.py)
         )
         return dict(cursor.fetchall())

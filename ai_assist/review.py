@@ -173,7 +173,12 @@ def review_details(suggestion: Suggestion, issue: Issue | None) -> dict[str, Any
         current = issue.description if issue else suggestion.context.get("description", "")
         details["proposal"] = result.get("refinedDescription", "")
         details["improvements"] = result.get("improvements", [])
-        if details["pending"]:
+        # Pending: the change it would make now. Reviewed: the change it made (the record undo
+        # keeps) or, rejected, would have made; a past suggestion reads like a fresh one.
+        record = suggestion.undo or {}
+        if not details["pending"] and "before" in record:
+            details["diff"] = word_diff(record["before"], record["after"])
+        else:
             details["diff"] = word_diff(current, details["proposal"])
     elif suggestion.kind == Suggestion.Kind.ESTIMATE:
         details["points"] = result.get("storyPoints")
@@ -192,6 +197,8 @@ def review_details(suggestion: Suggestion, issue: Issue | None) -> dict[str, Any
             }
             for task in subtasks
         ]
+        # What accepting it created, with the reviewer's edits and only the ticked ones.
+        details["created"] = (suggestion.applied or {}).get("subtasks") if suggestion.undo else None
         details["total"] = result.get("totalPoints", 0)
         details["complexity"] = result.get("complexity", "")
         details["selected_points"] = sum(

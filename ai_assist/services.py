@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -28,6 +29,7 @@ from ai_assist.parsing import MAX_ANSWER, AnswerError, ProseSplitter, answer_par
 from ai_assist.prompts import prompt_build
 from ai_assist.providers import Completion, ProviderError, get_provider
 from ai_assist.workers import worker_id
+from config.sql import column, table
 from issues.models import Issue
 
 logger = logging.getLogger("ai_assist")
@@ -197,6 +199,18 @@ def suggestion_abandon(*, suggestion: Suggestion) -> None:
     )
 
 
+@cache
+def _limits_sql() -> str:
+    """user_check_limits' query, with the models' own names (built once, on first use)."""
+    created, status, user = (column(Suggestion, name) for name in ("created_at", "status", "user"))
+    return (
+        f"SELECT COUNT(CASE WHEN {created} >= %s THEN 1 END),"  # noqa: S608 (the models' names)
+        f" COUNT(CASE WHEN {status} = %s AND {created} >= %s THEN 1 END),"
+        f" {usage.own_budget_sql()}"
+        f" FROM {table(Suggestion)} WHERE {user} = %s AND {created} >= %s"
+    )
+
+
 def user_check_limits(*, user: Any) -> None:
     """Raise TooManyCalls when the user made AI_RATE_LIMIT calls in its period, has
     AI_MAX_CONCURRENT_STREAMS calls running, or has spent their monthly token budget. All count
@@ -217,10 +231,7 @@ def user_check_limits(*, user: Any) -> None:
         # The user's own budget comes along in the same query (a look-up by its unique key):
         # without a budget, the check costs no query more.
         cursor.execute(
-            "SELECT COUNT(CASE WHEN created_at >= %s THEN 1 END),"  # noqa: S608 (a table's name)
-            " COUNT(CASE WHEN status = %s AND created_at >= %s THEN 1 END),"
-            f" {usage.OWN_BUDGET_SQL}"
-            " FROM ai_assist_suggestion WHERE user_id = %s AND created_at >= %s",
+            _limits_sql(),
             [
                 moment(window_start),
                 Suggestion.Status.STREAMING.value,

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from ai_assist.models import Suggestion, TokenBudget
+from config.sql import column, table
 
 # USD per million tokens, (input, output): OpenAI's list prices in early 2026 (standard tier,
 # without cached-input discounts). AI_PRICES adds to them or replaces them, model by model.
@@ -118,15 +120,16 @@ def budget_of(own: Any) -> int | None:
     return own.monthly_tokens
 
 
-# A user's own budget in one value, for the limits' raw query: NULL when they have no
-# TokenBudget row (the default applies), -1 for a row without tokens (no limit).
-OWN_BUDGET_SQL = (
-    f"(SELECT COALESCE(monthly_tokens, -1) FROM {TokenBudget._meta.db_table} WHERE user_id = %s)"  # noqa: S608
-)
+@cache
+def own_budget_sql() -> str:
+    """A user's own budget in one value, for the limits' raw query: NULL when they have no
+    TokenBudget row (the default applies), -1 for a row without tokens (no limit)."""
+    tokens, user = column(TokenBudget, "monthly_tokens"), column(TokenBudget, "user")
+    return f"(SELECT COALESCE({tokens}, -1) FROM {table(TokenBudget)} WHERE {user} = %s)"  # noqa: S608
 
 
 def budget_from_sql(own: int | None) -> int | None:
-    """Return the budget that applies given OWN_BUDGET_SQL's value."""
+    """Return the budget that applies given own_budget_sql()'s value."""
     if own is None:
         return settings.AI_MONTHLY_TOKEN_BUDGET
     return None if own < 0 else own
@@ -135,11 +138,12 @@ def budget_from_sql(own: int | None) -> int | None:
 def month_tokens(*, user: Any, since: datetime) -> int:
     """Return the tokens of the user's calls made since `since` (raw SQL: it runs in the
     limits' check of every call under a budget, where the ORM would compile it anew)."""
-    table = connection.ops.quote_name(Suggestion._meta.db_table)
+    names = ("total_tokens", "user", "created_at")
+    tokens, owner, created = (column(Suggestion, name) for name in names)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT COALESCE(SUM(total_tokens), 0) FROM {table}"  # noqa: S608
-            " WHERE user_id = %s AND created_at >= %s",
+            f"SELECT COALESCE(SUM({tokens}), 0) FROM {table(Suggestion)}"  # noqa: S608
+            f" WHERE {owner} = %s AND {created} >= %s",
             [user.pk, connection.ops.adapt_datetimefield_value(since)],
         )
         return int(cursor.fetchone()[0])

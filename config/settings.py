@@ -45,8 +45,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files, served by us: the docs work offline
     "axes",  # failed logins: a username is locked out from an address after AXES_FAILURE_LIMIT
     "config",
-    "issues",
+    # ai_assist before issues: its templates/issues/issue_detail.html adds the AI panel to the
+    # issue page by extending issues' own (the app found first wins, as for admin templates).
     "ai_assist",
+    "issues",
     "insights",  # the staff page of figures and charts (reads ai_assist; nothing reads it)
 ]
 

@@ -5,7 +5,6 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from ai_assist.admin import SuggestionInline
 from issues import services
 from issues.apis import can_delete_issues
 from issues.models import Issue
@@ -18,7 +17,6 @@ class IssueAdmin(admin.ModelAdmin):
     search_fields = ["key", "title", "description"]
     autocomplete_fields = ["parent"]
     readonly_fields = ["created_at", "updated_at"]
-    inlines = [SuggestionInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Other issues and suggestions refer to the key: fixed once the issue exists.

@@ -11,9 +11,4 @@ urlpatterns = [
     path("issues/new/", views.issue_create, name="issue-create"),
     path("issues/<str:key>/", views.issue_detail, name="issue-detail"),
     path("issues/<str:key>/edit/", views.issue_edit, name="issue-edit"),
-    path(
-        "issues/<str:key>/suggestions/<int:pk>/review/",
-        views.suggestion_review,
-        name="suggestion-review",
-    ),
 ]

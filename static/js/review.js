@@ -1,5 +1,5 @@
 // Review on the issue page: see the change, edit it, take part of it, accept, reject or undo.
-// The server renders each review (templates/issues/_suggestion_review.html): the word diff,
+// The server renders each review (ai_assist/templates/ai_assist/_suggestion_review.html): the word diff,
 // the markdown, the inputs. This module reads those inputs and posts them to the API.
 import { describeResponse } from "./ai-stream.js";
 

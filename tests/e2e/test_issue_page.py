@@ -229,6 +229,19 @@ def test_accepting_a_suggestion_updates_the_issue_in_place(page, issue, fake, ki
     screenshot(page, f"{kind}-accepted")
 
 
+def test_a_subtasks_page_offers_no_break_down(page, issue):
+    subtask = Issue.objects.create(key="ISSUE-124", type="SUBTASK", parent=issue, title="Reset")
+
+    open_issue(page, subtask.key)
+
+    operations = page.get_by_role("group", name="AI operations")
+    expect(operations.get_by_role("button", name=BUTTONS["estimate"])).to_be_enabled()
+    expect(operations.get_by_role("button", name=BUTTONS["breakdown"])).to_have_count(0)
+    expect(page.locator("#children-list")).not_to_contain_text("Break down")
+    open_issue(page, issue.key)  # its parent, a story, still offers it
+    expect(operations.get_by_role("button", name=BUTTONS["breakdown"])).to_be_enabled()
+
+
 def test_rejecting_a_past_suggestion_from_the_history(page, issue, fake):
     open_issue(page)
     start(page, "estimate")

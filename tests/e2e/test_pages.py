@@ -83,3 +83,20 @@ def test_the_list_fits_a_phone(phone):
     expect(phone.get_by_role("link", name="ISSUE-1")).to_be_visible()
     assert phone.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     screenshot(phone, "phone-issue-list")
+
+
+def test_pages_have_a_favicon_and_ask_for_nothing_missing(page, e2e_service):
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
+    baker.make(Issue, key="ISSUE-1", title="Reset password")
+
+    for path in ["/", "/issues/ISSUE-1/", "/issues/new/"]:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+    icon = page.request.get(page.locator('link[rel="icon"]').get_attribute("href"))
+    legacy = page.request.get("/favicon.ico")  # what tools ask for, whatever the page links
+
+    assert missing == []
+    assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert legacy.status == 200 and legacy.url.endswith("/static/favicon.svg")
+    assert legacy.body() == icon.body()

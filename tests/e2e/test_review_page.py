@@ -2,13 +2,19 @@
 and markdown that shows but never runs."""
 
 import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
+from django.db import connection
+from model_bakery import baker
 from playwright.sync_api import Page, expect
 
+from ai_assist import review, services
 from ai_assist.models import Suggestion
 from issues.models import Issue
 from issues.services import issue_create, issue_update
+from tests.ai_assist.suggestions import suggest
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_issue_page import finished, open_issue, start
 from tests.issues.test_markdown import HOSTILE
@@ -203,3 +209,80 @@ def test_hostile_markdown_from_an_issue_and_from_the_model_never_runs(page, issu
 
     assert found == {"pwned": None, "handlers": [], "urls": []}
     screenshot(page, f"hostile-{kind}")
+
+
+def suggest_aside(user: Any, kind: str, key: str) -> Suggestion:
+    """suggest() on a thread of its own: Playwright runs an event loop in this one."""
+
+    def run() -> Suggestion:
+        try:
+            return suggest(user, kind, key=key)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
+
+
+def test_a_past_reviewed_suggestion_shows_its_change_as_a_fresh_one_does(page, issue, e2e_user):
+    refine = suggest_aside(e2e_user, "refine", key=issue.key)
+    services.suggestion_accept(suggestion=refine, user=e2e_user)
+    breakdown = suggest_aside(e2e_user, "breakdown", key=issue.key)
+    assert len(breakdown.result["subtasks"]) >= 2
+    first = {**review.proposal(breakdown)["subtasks"][0], "title": "Only this one, retitled"}
+    services.suggestion_accept(suggestion=breakdown, user=e2e_user, changes={"subtasks": [first]})
+    rejected = suggest_aside(e2e_user, "breakdown", key=issue.key)
+    services.suggestion_reject(suggestion=rejected, user=e2e_user)
+
+    page.goto(f"/issues/{issue.key}/")
+    history = page.locator("#history-list")
+
+    # The refinement: the word diff of what accepting it changed, as under the panel.
+    item = history.locator(f'[data-suggestion="{refine.pk}"]')
+    item.locator("summary").click()
+    diff = item.get_by_role("group", name="Changes it made to the description")
+    expect(diff.locator("ins").first).to_be_visible()
+    expect(diff).to_contain_text(issue.description.split()[0])
+    # The breakdown: a table of the subtasks it created (the reviewer's edit, one of them).
+    item = history.locator(f'[data-suggestion="{breakdown.pk}"]')
+    item.locator("summary").click()
+    table = item.get_by_role("table", name="Subtasks created")
+    expect(table.locator("tbody tr")).to_have_count(1)
+    expect(table.locator("tbody tr")).to_contain_text("Only this one, retitled")
+    # The rejected one: the table of what it proposed.
+    item = history.locator(f'[data-suggestion="{rejected.pk}"]')
+    item.locator("summary").click()
+    table = item.get_by_role("table", name="Suggested subtasks")
+    expect(table.locator("tbody tr")).to_have_count(len(rejected.result["subtasks"]))
+    expect(item.get_by_role("button")).to_have_count(0)  # nothing left to do with it
+    screenshot(page, "review-history-structured")
+
+
+@pytest.mark.parametrize("status", ["failed", "cancelled"])
+def test_a_failed_or_cancelled_call_shows_no_review_state_and_no_accept(
+    page, issue, e2e_user, status
+):
+    ended = baker.make(
+        Suggestion,
+        issue=issue,
+        issue_key=issue.key,
+        user=e2e_user,
+        kind="estimate",
+        status=status,
+        text="The estimate so far",
+        error="The AI service did not answer in time." if status == "failed" else "",
+    )
+    assert ended.review_status == "pending"  # the field's default, stored: never shown
+    completed = suggest_aside(e2e_user, "estimate", key=issue.key)
+
+    page.goto(f"/issues/{issue.key}/")
+
+    item = page.locator(f'#history-list [data-suggestion="{ended.pk}"]')
+    expect(item.locator(".badge")).to_have_text([status.capitalize()])
+    item.locator("summary").click()
+    expect(item).to_contain_text("The estimate so far")
+    expect(item).not_to_contain_text("review")
+    expect(item.get_by_role("button")).to_have_count(0)
+    other = page.locator(f'#history-list [data-suggestion="{completed.pk}"]')
+    expect(other).to_contain_text("Not reviewed")  # a completed one is reviewed as before
+    expect(other.get_by_role("button", name=re.compile("^Accept"))).to_have_count(1)

@@ -63,13 +63,15 @@ def test_issue_page_shows_children_and_own_suggestions(browser_client, user, oth
     issue = baker.make("issues.Issue", key="ISSUE-1", title="Parent")
     baker.make("issues.Issue", key="ISSUE-2", title="A child", parent=issue)
     mine = baker.make("ai_assist.Suggestion", issue=issue, issue_key="ISSUE-1", user=user)
-    baker.make("ai_assist.Suggestion", issue=issue, issue_key="ISSUE-1", user=other_user)
+    theirs = baker.make("ai_assist.Suggestion", issue=issue, issue_key="ISSUE-1", user=other_user)
 
     response = browser_client.get("/issues/issue-1/")
 
     assert response.status_code == 200
     assert [c.key for c in response.context["children"]] == ["ISSUE-2"]
-    assert [suggestion for suggestion, _ in response.context["suggestions"]] == [mine]
+    # The past suggestions, from ai_assist's side of the page: the user's own only.
+    assert f'data-suggestion="{mine.pk}"'.encode() in response.content
+    assert f'data-suggestion="{theirs.pk}"'.encode() not in response.content
     assert b'data-refine-url="/api/ai/refine-description-stream"' in response.content
     assert b'aria-live="polite"' in response.content
 
