@@ -34,6 +34,7 @@ from ai_assist import services, sse
 from ai_assist.models import Suggestion, Worker
 from ai_assist.providers import ProviderError
 from ai_assist.workers import WORKER_ID
+from config.sql import column, table
 
 logger = logging.getLogger("ai_assist")
 
@@ -530,9 +531,6 @@ def _ping_quiet_remotes(now: float) -> None:
             remote._wake()
 
 
-_META = Suggestion._meta
-
-
 def _exchange(
     *, mine: bool, writes: dict[int, str], renew: list[int], poll: dict[int, int]
 ) -> tuple[list[tuple[int, bool]], list[tuple[int, str, str, Suggestion | None]]]:
@@ -546,14 +544,17 @@ def _exchange(
     tick reads or writes every followed call at once (the ORM would compile a statement for
     each); the names are the model's, quoted.
     """
-    quote = connection.ops.quote_name
-    table = quote(_META.db_table)
+    rows = table(Suggestion)
+    pk_col, text_col, status_col, cancel_col, worker_col, until_col = (
+        column(Suggestion, name)
+        for name in ("pk", "text", "status", "cancel_requested", "worker", "followed_until")
+    )
     now = timezone.now()
     if writes:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(
-                f"UPDATE {table} SET {quote('text')} = %s WHERE {quote('id')} = %s"  # noqa: S608
-                f" AND {quote('status')} = %s",
+                f"UPDATE {rows} SET {text_col} = %s WHERE {pk_col} = %s"  # noqa: S608
+                f" AND {status_col} = %s",
                 [(text, pk, STREAMING.value) for pk, text in writes.items()],
             )
             if connection.vendor == "postgresql":
@@ -565,12 +566,12 @@ def _exchange(
     if mine:  # every tick of a worker with calls running: 0.1 ms, against 1.5 ms in the ORM
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT {quote('id')}, {quote('cancel_requested')} FROM {table}"  # noqa: S608
-                f" WHERE {quote('worker')} = %s AND {quote('status')} = %s"
+                f"SELECT {pk_col}, {cancel_col} FROM {rows}"  # noqa: S608
+                f" WHERE {worker_col} = %s AND {status_col} = %s"
                 # A stop asked for stays asked for after the follower's mark runs out; IS NOT
                 # NULL lets the partial index on (worker, followed_until) serve the query.
-                f" AND {quote('followed_until')} IS NOT NULL"
-                f" AND ({quote('followed_until')} >= %s OR {quote('cancel_requested')})",
+                f" AND {until_col} IS NOT NULL"
+                f" AND ({until_col} >= %s OR {cancel_col})",
                 [WORKER_ID, STREAMING.value, connection.ops.adapt_datetimefield_value(now)],
             )
             flags = [(pk, bool(cancel)) for pk, cancel in cursor.fetchall()]
@@ -584,10 +585,10 @@ def _exchange(
         known = ", ".join(["(%s, %s)"] * len(poll))
         sql = (
             f"WITH known (pk, size) AS (VALUES {known})"  # noqa: S608
-            f" SELECT s.{quote('id')}, s.{quote('status')},"
-            f" SUBSTR(s.{quote('text')}, known.size + 1)"
-            f" FROM {table} s JOIN known ON s.{quote('id')} = known.pk"
-            f" WHERE s.{quote('status')} <> %s OR LENGTH(s.{quote('text')}) > known.size"
+            f" SELECT s.{pk_col}, s.{status_col},"
+            f" SUBSTR(s.{text_col}, known.size + 1)"
+            f" FROM {rows} s JOIN known ON s.{pk_col} = known.pk"
+            f" WHERE s.{status_col} <> %s OR LENGTH(s.{text_col}) > known.size"
         )
         params = [value for pair in poll.items() for value in pair]
         with connection.cursor() as cursor:

@@ -31,6 +31,7 @@ from ai_assist.providers import Completion, ProviderError, get_provider
 from ai_assist.workers import worker_id
 from config.sql import column, table
 from issues.models import Issue
+from issues.selectors import issue_get
 
 logger = logging.getLogger("ai_assist")
 
@@ -135,7 +136,7 @@ def suggestion_start(
     (user_check_limits).
     """
     key = data["issueId"]
-    issue = selectors.issue_get(key=key)
+    issue = issue_get(key=key)
     if issue is None:
         missing = {
             name: f"Required, since no issue {key} is stored."

@@ -202,6 +202,7 @@ async def bench(
         "cpu_s": cpu,
         "client_cpu_s": client_cpu,
         "chunks": chunks,
+        "calls": sum(1 for o in outcomes if o.saw == "completed"),
         "rss_before": rss_before,
         "rss_peak": memory.peak,
         "peak_open": peak_open(outcomes),
@@ -295,6 +296,7 @@ def report(args: argparse.Namespace, relay: str, r: dict[str, Any], stored: Coun
     relayed, direct, probe = r["relayed"], r["direct"], r["probe"]
     grown = r["rss_peak"] - r["rss_before"]
     r["cpu_per_chunk"] = r["cpu_s"] / max(r["chunks"], 1) * 1e6
+    r["cpu_per_call_ms"] = r["cpu_s"] / max(r["calls"], 1) * 1e3
     r["kb_per_open"] = grown / 2**10 / max(r["peak_open"], 1)
     lines = [
         f"relay={relay} db={args.db} workers={args.workers} streams={args.streams} "
@@ -303,6 +305,8 @@ def report(args: argparse.Namespace, relay: str, r: dict[str, Any], stored: Coun
         f"  server CPU per relayed chunk  {r['cpu_per_chunk']:8.1f} µs"
         f"   ({r['cpu_s']:.2f} s for {r['chunks']} upstream content chunks, JSON block's included;"
         f" client {r['client_cpu_s']:.2f} s)",
+        f"  server CPU per call           {r['cpu_per_call_ms']:8.2f} ms"
+        f"   ({r['calls']} calls completed)",
         f"  time to first text, 1 stream  {probe['relayed_ms']:8.2f} ms"
         f"   (upstream direct {probe['direct_ms']:.2f} ms, overhead "
         f"{probe['relayed_ms'] - probe['direct_ms']:+.2f} ms; median of {args.probes})",

@@ -26,7 +26,13 @@ class SwappedConfig(AppConfig):
             model._meta.db_table = name
         for model, field, name in [
             (Suggestion, "user", "owner_no"),
+            (Suggestion, "id", "suggestion_no"),
             (Suggestion, "created_at", "started"),
+            (Suggestion, "text", "body"),
+            (Suggestion, "status", "state"),
+            (Suggestion, "worker", "process"),
+            (Suggestion, "followed_until", "watched_until"),
+            (Suggestion, "cancel_requested", "stop_asked"),
             (TokenBudget, "user", "member"),
             (Token, "user", "holder"),
             (Token, "key", "secret"),

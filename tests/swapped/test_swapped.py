@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from ai_assist import selectors, services
+from ai_assist import live, services
 from ai_assist.models import Suggestion, TokenBudget
 from issues.models import Issue
 from tests.ai_assist.sse_client import read_stream
@@ -73,11 +73,6 @@ def test_token_authentication(member, headers):
     assert (inactive.status_code, inactive.json()["detail"]) == (401, "User inactive or deleted.")
 
 
-def test_issue_get(issue):
-    assert selectors.issue_get(key="SHOP-1") == issue
-    assert selectors.issue_get(key="SHOP-2") is None
-
-
 def test_calls_are_stored_and_counted_against_the_limits(member, settings):
     settings.AI_RATE_LIMIT = "2/minute"
 
@@ -103,6 +98,33 @@ def test_running_calls_and_the_budget_are_counted(member, settings):
 
     Suggestion.objects.update(created_at=timezone.now() - timedelta(days=40))
     services.user_check_limits(user=member)  # last month's tokens and calls do not count
+
+
+def test_a_followed_call_is_written_polled_and_stopped(member):
+    """live.py's tick: its raw statements write, read and poll the renamed columns."""
+    call = Suggestion.objects.create(
+        user=member,
+        issue_key="SHOP-1",
+        kind="refine",
+        status="streaming",
+        worker=live.WORKER_ID,
+        followed_until=timezone.now() + timedelta(minutes=1),
+    )
+
+    flags, changes = live._exchange(mine=True, writes={call.pk: "Pay by"}, renew=[], poll={})
+    assert flags == [(call.pk, False)] and changes == []
+    flags, changes = live._exchange(mine=False, writes={}, renew=[], poll={call.pk: 3})
+    assert changes == [(call.pk, "streaming", " by", None)]
+
+    Suggestion.objects.filter(pk=call.pk).update(
+        cancel_requested=True, followed_until=timezone.now() - timedelta(minutes=1)
+    )
+    assert live._exchange(mine=True, writes={}, renew=[], poll={})[0] == [(call.pk, True)]
+    Suggestion.objects.filter(pk=call.pk).update(status="cancelled")
+    [(pk, status, tail, row)] = live._exchange(mine=False, writes={}, renew=[], poll={call.pk: 6})[
+        1
+    ]
+    assert (pk, status, tail, row.text) == (call.pk, "cancelled", "", "Pay by")
 
 
 def test_a_stream_over_http_is_authenticated_stored_and_limited(
