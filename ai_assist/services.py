@@ -311,11 +311,14 @@ async def suggestion_events(
     """
     if deadline is None:
         deadline = call_deadline()
-    prompt = prompt_build(kind=suggestion.kind, context=suggestion.context)
     completion = Completion(model=suggestion.model)
     splitter = ProseSplitter()
     started = time.perf_counter()
+    # The prompt is not kept in this frame: only the request needs it, and an open stream
+    # would hold it (the issue's context and its history as JSON) to its end.
+    prompt = prompt_build(kind=suggestion.kind, context=suggestion.context)
     pump = _Pump(get_provider().stream(prompt, completion), pace=settings.AI_SSE_FLUSH_INTERVAL)
+    del prompt
     outcome: dict[str, Any] = {"status": Suggestion.Status.CANCELLED}
     silence = settings.AI_TIMEOUT  # the longest the upstream may say nothing
     size = 0

@@ -96,6 +96,8 @@ class OpenAIProvider(Provider):
                     "stream_options": {"include_usage": True},
                 },
             )
+            # Sent: the stream, open for the whole answer, need not hold its prompt.
+            del prompt
             async with contextlib.aclosing(response):
                 # An answer sent without a content-encoding (as SSE is) is read straight from
                 # its transport: httpx2's decoding would add two generator steps to every read.
