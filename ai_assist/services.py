@@ -31,7 +31,6 @@ from ai_assist.providers import Completion, ProviderError, get_provider
 from ai_assist.workers import worker_id
 from config.sql import column, table
 from issues.models import Issue
-from issues.selectors import issue_get
 
 logger = logging.getLogger("ai_assist")
 
@@ -136,7 +135,7 @@ def suggestion_start(
     (user_check_limits).
     """
     key = data["issueId"]
-    issue = issue_get(key=key)
+    issue = selectors.issue_get(key=key)
     if issue is None:
         missing = {
             name: f"Required, since no issue {key} is stored."

@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from ai_assist import live, services
+from ai_assist import live, selectors, services
 from ai_assist.models import Suggestion, TokenBudget
 from issues.models import Issue
 from tests.ai_assist.sse_client import read_stream
@@ -71,6 +71,11 @@ def test_token_authentication(member, headers):
     assert ok.status_code == 200 and ok.json()["results"][0]["key"] == "SHOP-1"
     assert (wrong.status_code, wrong.json()["detail"]) == (401, "Invalid token.")
     assert (inactive.status_code, inactive.json()["detail"]) == (401, "User inactive or deleted.")
+
+
+def test_issue_get(issue):
+    assert selectors.issue_get(key="SHOP-1") == issue
+    assert selectors.issue_get(key="SHOP-2") is None
 
 
 def test_calls_are_stored_and_counted_against_the_limits(member, settings):
