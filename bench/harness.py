@@ -119,14 +119,18 @@ class Process:
 
 
 def _spawn(
-    name: str, args: list[str], env: dict[str, str] | None = None, cpus: set[int] | None = None
+    name: str,
+    args: list[str],
+    env: dict[str, str] | None = None,
+    cpus: set[int] | None = None,
+    root: Path = ROOT,
 ) -> Process:
     VAR.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = VAR / f"{name}.log"
     process = subprocess.Popen(
         [arg.replace("{port}", str(port)) for arg in args],
-        cwd=ROOT,
+        cwd=root,
         env={**os.environ, **(env or {})},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
@@ -139,10 +143,15 @@ def _spawn(
 
 @contextlib.contextmanager
 def running(
-    name: str, args: list[str], env: dict[str, str] | None = None, cpus: set[int] | None = None
+    name: str,
+    args: list[str],
+    env: dict[str, str] | None = None,
+    cpus: set[int] | None = None,
+    root: Path = ROOT,
 ) -> Iterator[Process]:
-    """Run a server process for the block (on `cpus`, if given); stop it (and its children)."""
-    proc = _spawn(name, args, env, cpus)
+    """Run a server process for the block (on `cpus`, if given, from the checkout at `root`);
+    stop it (and its children)."""
+    proc = _spawn(name, args, env, cpus, root)
     try:
         yield proc
     finally:
@@ -226,11 +235,12 @@ def service(
     return running(name, [*args, "--no-access-log"], env, cpus)
 
 
-def database_prepare(database_url: str, *, users: int) -> list[str]:
-    """Migrate a fresh database and create `users` users with API tokens; return the tokens."""
+def database_prepare(database_url: str, *, users: int, root: Path = ROOT) -> list[str]:
+    """Migrate a fresh database and create `users` users with API tokens; return the tokens.
+    `root`: the checkout whose migrations to run."""
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SECRET_KEY": "bench-only-secret"}
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=root, env=env, check=True)
     script = (
         "import json\n"
         "from django.contrib.auth.models import User\n"
@@ -239,7 +249,7 @@ def database_prepare(database_url: str, *, users: int) -> list[str]:
         "print(json.dumps([Token.objects.create(user=u).key for u in users]))\n"
     )
     out = subprocess.run(
-        [*manage, "shell", "-c", script], cwd=ROOT, env=env, check=True, capture_output=True
+        [*manage, "shell", "-c", script], cwd=root, env=env, check=True, capture_output=True
     )
     return json.loads(out.stdout.decode().strip().splitlines()[-1])
 

@@ -13,11 +13,6 @@ this checkout's client and analysis.
 
 import argparse
 import asyncio
-import contextlib
-import json
-import os
-import signal
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -25,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench import client, harness
+from bench.run import service_request
 
 # Runs in the server's process: trace once the application is imported (tracing its imports
 # takes minutes), and take a snapshot (after a full collection) whenever the parent asks for
@@ -46,53 +42,11 @@ def watch():
         time.sleep(0.1)
 threading.Thread(target=watch, daemon=True).start()
 import uvicorn
-uvicorn.run("config.asgi:application", host="127.0.0.1", port={port}, backlog=4096,
+uvicorn.run("config.asgi:application", host="127.0.0.1", port={{port}}, backlog=4096,
             access_log=False)
 """
 
 PROJECT = ("ai_assist/", "config/", "issues/", "insights/")
-
-
-def prepare(root: Path, database: Path) -> list[str]:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{database}{suffix}").unlink(missing_ok=True)
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "DJANGO_SECRET_KEY": "bench"}
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=root, env=env, check=True)
-    script = (
-        "import json\n"
-        "from django.contrib.auth.models import User\n"
-        "from rest_framework.authtoken.models import Token\n"
-        "users = [User.objects.create_user(f'bench{i}') for i in range(20)]\n"
-        "print(json.dumps([Token.objects.create(user=u).key for u in users]))\n"
-    )
-    out = subprocess.run(
-        [*manage, "shell", "-c", script], cwd=root, env=env, check=True, capture_output=True
-    )
-    return json.loads(out.stdout.decode().strip().splitlines()[-1])
-
-
-@contextlib.contextmanager
-def process(args: list[str], root: Path, env: dict[str, str], log: Path, port: int):
-    proc = subprocess.Popen(
-        args,
-        cwd=root,
-        env={**os.environ, **env},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        harness.wait_for_port(port, proc, log)
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def snapshot(out: Path, name: str) -> tracemalloc.Snapshot:
@@ -103,27 +57,17 @@ def snapshot(out: Path, name: str) -> tracemalloc.Snapshot:
     return tracemalloc.Snapshot.load(str(path))
 
 
-def request(i: int, tokens: list[str], marker: str = "") -> bytes:
-    kind = ("refine", "estimate", "breakdown")[i % 3]
-    body = {
-        "issueId": f"BENCH-{i + 1}",
-        "issueType": "STORY",
-        "currentDescription": f"Export the report of team {i} as CSV. {marker}",
-    }
-    headers = {"Authorization": f"Token {tokens[i % len(tokens)]}"}
-    return client.post(harness.PATHS[kind], body, headers)
-
-
 async def measure(port: int, tokens: list[str], out: Path, n: int, settle: float):
     # Warm up: imports, the SDK's client and pool, the database connection.
-    warm = [request(i, tokens, "[[fake:delay=0]]") for i in range(30)]
+    warm = [service_request(i, tokens, "[[fake:delay=0]]")[1] for i in range(30)]
     await asyncio.gather(*(client.stream(port, r) for r in warm))
     await asyncio.sleep(1)
     before = snapshot(out, "before")
     heard = [asyncio.get_running_loop().create_future() for _ in range(n)]
+    requests = [service_request(i, tokens)[1] for i in range(n)]
     streams = [
-        asyncio.ensure_future(client.stream(port, request(i, tokens), on_headers=h, timeout=900))
-        for i, h in enumerate(heard)
+        asyncio.ensure_future(client.stream(port, r, on_headers=h, timeout=900))
+        for r, h in zip(requests, heard, strict=True)
     ]
     await asyncio.wait(heard, timeout=120)
     await asyncio.sleep(settle)  # past the first text, into the steady part of each stream
@@ -195,21 +139,20 @@ def main() -> None:
         old.unlink()
     harness.VAR.mkdir(parents=True, exist_ok=True)
     harness.raise_open_files()
-    database = harness.VAR / "tracemem.sqlite3"
-    tokens = prepare(root, database)
-    fake_port, port = harness.free_port(), harness.free_port()
-    fake = [sys.executable, "-m", "tests.fake_openai", "--port", str(fake_port)]
+    database_url = harness.sqlite_url("tracemem")
+    tokens = harness.database_prepare(database_url, users=20, root=root)
+    fake = [sys.executable, "-m", "tests.fake_openai", "--port", "{port}"]
     fake += ["--tokens", str(args.tokens), "--delay", str(args.delay)]
-    env = harness.service_env(
-        database_url=f"sqlite:///{database}", upstream_port=fake_port, provider="openai"
-    )
-    code = SERVER.format(frames=args.frames, out=str(out.resolve()), port=port)
-    server = [sys.executable, "-c", code]
-    with (
-        process(fake, root, {}, harness.VAR / "tracemem-fake.log", fake_port),
-        process(server, root, env, harness.VAR / "tracemem-server.log", port),
-    ):
-        before, during, opened = asyncio.run(measure(port, tokens, out, args.streams, args.settle))
+    with harness.running("tracemem-fake", fake, root=root) as upstream:
+        env = harness.service_env(
+            database_url=database_url, upstream_port=upstream.port, provider="openai"
+        )
+        code = SERVER.format(frames=args.frames, out=str(out.resolve()))
+        server_args = [sys.executable, "-c", code]
+        with harness.running("tracemem-server", server_args, env, root=root) as server:
+            before, during, opened = asyncio.run(
+                measure(server.port, tokens, out, args.streams, args.settle)
+            )
     report(before, during, opened, args.top)
 
 
